@@ -1,0 +1,666 @@
+"""Finding, loading and validating playbooks.
+
+Built-in templates are read first, then the deployment's own playbooks (``playbooks/``
+beside the config file); a deployment playbook with a built-in's id replaces it. A broken
+playbook is kept aside with its error, so one bad file never hides the others.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from playbook_assets.config import ExecutorConfig
+from playbook_assets.errors import (
+    PlaybookError,
+    PlaybookNotFoundError,
+    PlaybookValidationError,
+    SourceLocation,
+    did_you_mean,
+    unknown_name_hint,
+)
+from playbook_assets.expressions import check_columns, parse_condition, parse_join_on, parse_metric
+from playbook_assets.parameters import coerce_parameter
+from playbook_assets.references import Reference, walk_references, whole_reference
+from playbook_assets.registry import CONNECTION_TYPES, connection_type
+from playbook_assets.spec import (
+    AggregateStep,
+    FilterStep,
+    JoinStep,
+    OutputSpec,
+    PlaybookFile,
+    PlaybookSpec,
+    QueryStep,
+    SearchStep,
+)
+from playbook_assets.sql import SqlTemplateError, placeholders
+from playbook_assets.yaml_source import YamlDocument, load_yaml
+
+RESERVED_ASSET_NAMES = frozenset({"run_report"})
+
+
+@dataclass(frozen=True)
+class LoadedPlaybook:
+    """A valid playbook with where it came from."""
+
+    spec: PlaybookSpec
+    path: Path
+    document: YamlDocument
+    origin: str  # "builtin" or "custom"
+    sha256: str
+
+    @property
+    def id(self) -> str:
+        """The playbook id."""
+        return self.spec.id
+
+    @property
+    def display_path(self) -> str:
+        """The file as shown in messages."""
+        return self.document.path
+
+    def step_location(self, step_id: str) -> SourceLocation:
+        """Where a step is defined."""
+        return self.document.location(("playbook", "steps", self.spec.step_ids.index(step_id)))
+
+    def output_location(self, name: str) -> SourceLocation:
+        """Where an output is defined."""
+        names = [output.name for output in self.spec.outputs]
+        return self.document.location(("playbook", "outputs", names.index(name)))
+
+    def output_source(self, output: OutputSpec) -> str:
+        """The step an output reads (aggregate outputs default to the first data output's)."""
+        return resolved_output_source(self.spec, output)
+
+
+@dataclass(frozen=True)
+class BrokenPlaybook:
+    """A playbook file that failed to load, with its error."""
+
+    path: Path
+    display_path: str
+    playbook_id: str | None
+    error: PlaybookError
+
+
+@dataclass
+class PlaybookCatalog:
+    """Every playbook found: the valid ones by id, and the broken ones."""
+
+    playbooks: dict[str, LoadedPlaybook] = field(default_factory=dict)
+    broken: list[BrokenPlaybook] = field(default_factory=list)
+    replaced: dict[str, Path] = field(default_factory=dict)
+
+    def get(self, playbook_id: str) -> LoadedPlaybook:
+        """The playbook with this id; unknown ids list the valid ones and the closest match."""
+        if playbook_id in self.playbooks:
+            return self.playbooks[playbook_id]
+        for broken in self.broken:
+            if broken.playbook_id == playbook_id:
+                raise broken.error
+        valid = sorted(self.playbooks)
+        suggestion = did_you_mean(playbook_id, valid)
+        hint = f"valid ids: {', '.join(valid)}" if valid else "no playbook is defined"
+        if suggestion:
+            hint = f"{suggestion} ({hint})"
+        raise PlaybookNotFoundError(f"unknown playbook '{playbook_id}'", hint=hint)
+
+
+def display_path(path: Path) -> str:
+    """A path relative to the working directory when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def playbook_files(directories: Iterable[Path]) -> list[Path]:
+    """YAML files in the given folders, sorted by name within each folder."""
+    files: list[Path] = []
+    for directory in directories:
+        if directory.is_dir():
+            files.extend(sorted(p for p in directory.iterdir() if p.suffix in {".yaml", ".yml"}))
+    return files
+
+
+def load_catalog(
+    config: ExecutorConfig,
+    template_dirs: Sequence[Path],
+    extra_files: Sequence[Path] = (),
+) -> PlaybookCatalog:
+    """Load built-in templates, then the deployment's playbooks (which replace built-ins)."""
+    catalog = PlaybookCatalog()
+    sources: list[tuple[Path, str]] = [(p, "builtin") for p in playbook_files(template_dirs)]
+    sources += [(p, "custom") for p in playbook_files([config.playbooks_dir])]
+    sources += [(p, "custom") for p in extra_files]
+    for path, origin in sources:
+        try:
+            loaded = load_playbook_file(path, config, origin)
+        except PlaybookError as e:
+            catalog.broken.append(BrokenPlaybook(path, display_path(path), _guess_id(path), e))
+            continue
+        previous = catalog.playbooks.get(loaded.id)
+        if previous is not None:
+            if previous.origin == "builtin" and origin == "custom":
+                catalog.replaced[loaded.id] = previous.path
+            else:
+                error = PlaybookValidationError(
+                    f"playbook id '{loaded.id}' is already defined in {previous.display_path}",
+                    location=loaded.document.location(("playbook", "id")),
+                    hint="give each playbook a unique id",
+                )
+                catalog.broken.append(BrokenPlaybook(path, loaded.display_path, loaded.id, error))
+                continue
+        catalog.playbooks[loaded.id] = loaded
+    return catalog
+
+
+def load_playbook_file(
+    path: Path, config: ExecutorConfig, origin: str = "custom"
+) -> LoadedPlaybook:
+    """Load, parse and validate one playbook file."""
+    shown = display_path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise PlaybookValidationError(
+            f"cannot read file: {e.strerror}", location=SourceLocation(shown)
+        ) from e
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise PlaybookValidationError(
+            "the file is not UTF-8 text", location=SourceLocation(shown)
+        ) from e
+    document = load_yaml(text, shown)
+    spec = parse_playbook(document)
+    loaded = LoadedPlaybook(
+        spec=spec,
+        path=path,
+        document=document,
+        origin=origin,
+        sha256=hashlib.sha256(raw).hexdigest(),
+    )
+    validate_playbook(loaded, config)
+    return loaded
+
+
+def parse_playbook(document: YamlDocument) -> PlaybookSpec:
+    """Turn a YAML document into the spec models; the first error names its line."""
+    if not isinstance(document.data, dict) or "playbook" not in document.data:
+        raise PlaybookValidationError(
+            "a playbook file must have a single root key 'playbook:'",
+            location=document.location(),
+        )
+    try:
+        return PlaybookFile.model_validate(document.data).playbook
+    except ValidationError as e:
+        raise _validation_error(e, document) from e
+
+
+def _validation_error(error: ValidationError, document: YamlDocument) -> PlaybookValidationError:
+    # A misspelt key also makes the key it was meant to be "missing": report the typo.
+    errors = sorted(error.errors(), key=lambda item: item["type"] != "extra_forbidden")
+    first = errors[0]
+    loc = list(first["loc"])
+    if first["type"] == "union_tag_invalid":
+        loc.append("type")
+    location = document.location_of_loc(loc)
+    step = _step_id_at(document, loc)
+    matched = _matched_path(document, loc)
+    field_name = ".".join(str(part) for part in matched[3:] if not isinstance(part, int)) or None
+    if step is None:
+        field_name = ".".join(str(part) for part in matched[1:]) or None
+    if first["type"] == "extra_forbidden":
+        key = str(loc[-1])
+        message = f"unknown key '{key}'"
+        hint = _unknown_key_hint(key, loc)
+        field_name = ".".join(str(p) for p in matched[3 if step else 1 : -1]) or None
+    elif first["type"] == "missing":
+        message = f"missing required key '{loc[-1]}'"
+        hint = None
+        field_name = ".".join(str(p) for p in matched[3 if step else 1 :]) or None
+    elif first["type"] == "union_tag_invalid":
+        tag = str((first.get("ctx") or {}).get("tag", ""))
+        message = f"unknown step type '{tag}'"
+        hint = unknown_name_hint(
+            tag, ["query", "search", "join", "aggregate", "filter"], "step type"
+        )
+        field_name = "type"
+    elif first["type"] == "union_tag_not_found":
+        message = "missing required key 'type'"
+        hint = "one of query, search, join, aggregate, filter"
+    elif first["type"] == "literal_error":
+        message = f"{first['input']!r} is not allowed here: {first['msg']}"
+        hint = None
+    else:
+        message = first["msg"].removeprefix("Value error, ")
+        hint = None
+    return PlaybookValidationError(
+        message, location=location, step=step, field=field_name, hint=hint
+    )
+
+
+def _matched_path(document: YamlDocument, loc: Sequence[Any]) -> list[str | int]:
+    node = document.data
+    matched: list[str | int] = []
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            matched.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            matched.append(part)
+    return matched
+
+
+def _step_id_at(document: YamlDocument, loc: Sequence[Any]) -> str | None:
+    if len(loc) >= 3 and loc[0] == "playbook" and loc[1] == "steps" and isinstance(loc[2], int):
+        steps = document.data["playbook"].get("steps") or []
+        if loc[2] < len(steps) and isinstance(steps[loc[2]], dict):
+            step_id = steps[loc[2]].get("id")
+            return str(step_id) if step_id is not None else f"#{loc[2] + 1}"
+    return None
+
+
+def _unknown_key_hint(key: str, loc: Sequence[Any]) -> str | None:
+    from playbook_assets import spec as spec_module
+
+    parents = [str(part) for part in loc[:-1] if isinstance(part, str)]
+    candidates: dict[str, type[spec_module.StrictModel]] = {
+        "query": spec_module.QueryStep,
+        "search": spec_module.SearchStep,
+        "join": spec_module.JoinStep,
+        "aggregate": spec_module.AggregateStep,
+        "filter": spec_module.FilterStep,
+    }
+    model: type[spec_module.StrictModel] | None = None
+    if parents and parents[-1] == "config" and len(parents) >= 2 and parents[-2] in candidates:
+        model = candidates[parents[-2]].model_fields["config"].annotation  # type: ignore[assignment]
+    elif parents and parents[-1] in candidates:
+        model = candidates[parents[-1]]
+    elif parents and parents[-1] == "playbook":
+        model = spec_module.PlaybookSpec
+    elif parents and parents[-1] == "outputs":
+        model = spec_module.OutputSpec
+    elif parents and parents[-1] == "parameters":
+        model = spec_module.ParameterSpec
+    elif parents and parents[-1] in {"filters", "filter_groups"}:
+        model = spec_module.SearchFilter
+    elif parents and parents[-1] == "metrics":
+        model = spec_module.MetricSpec
+    if model is None:
+        return None
+    return unknown_name_hint(key, model.model_fields, "key")
+
+
+def _guess_id(path: Path) -> str | None:
+    try:
+        document = load_yaml(path.read_text(encoding="utf-8"), str(path))
+    except (PlaybookError, OSError, UnicodeDecodeError):
+        return path.stem
+    data = document.data
+    if isinstance(data, dict) and isinstance(data.get("playbook"), dict):
+        playbook_id = data["playbook"].get("id")
+        if isinstance(playbook_id, str):
+            return playbook_id
+    return path.stem
+
+
+def resolved_output_source(spec: PlaybookSpec, output: OutputSpec) -> str:
+    """The step id an output reads."""
+    source = output.source
+    if source is None:
+        for candidate in spec.outputs:
+            if candidate.type == "data" and candidate.source is not None:
+                source = candidate.source
+                break
+    if source is None:
+        raise PlaybookValidationError(
+            f"aggregate output '{output.name}' has no source and there is no data output",
+            hint="add 'source: ${steps.ID}'",
+        )
+    reference = whole_reference(source)
+    if reference is None or reference.kind != "steps" or reference.column is not None:
+        raise PlaybookValidationError(
+            f"output source must be a whole step result like ${{steps.ID}}, got '{source}'"
+        )
+    return reference.name
+
+
+def step_dependencies(spec: PlaybookSpec) -> dict[str, list[str]]:
+    """Each step's upstream steps: its ``${steps.*}`` references, then ``depends_on``."""
+    result: dict[str, list[str]] = {}
+    for step in spec.steps:
+        upstream: list[str] = []
+        config = step.config.model_dump(mode="python")
+        for _, reference in walk_references(config):
+            if reference.kind == "steps" and reference.name not in upstream:
+                upstream.append(reference.name)
+        for dep in step.depends_on:
+            if dep not in upstream:
+                upstream.append(dep)
+        result[step.id] = upstream
+    return result
+
+
+def data_dependencies(spec: PlaybookSpec) -> dict[str, list[str]]:
+    """Each step's upstream steps whose results it reads (references only)."""
+    result: dict[str, list[str]] = {}
+    for step in spec.steps:
+        upstream: list[str] = []
+        for _, reference in walk_references(step.config.model_dump(mode="python")):
+            if reference.kind == "steps" and reference.name not in upstream:
+                upstream.append(reference.name)
+        result[step.id] = upstream
+    return result
+
+
+def validate_playbook(loaded: LoadedPlaybook, config: ExecutorConfig) -> None:
+    """Checks that need the whole playbook: names, references, cycles, SQL, expressions."""
+    spec = loaded.spec
+    document = loaded.document
+    step_ids = spec.step_ids
+
+    def at_step(index: int, *path: str | int) -> SourceLocation:
+        return document.location(("playbook", "steps", index, *path))
+
+    # Unique names.
+    seen: dict[str, int] = {}
+    for index, step_id in enumerate(step_ids):
+        if step_id in seen:
+            raise PlaybookValidationError(
+                f"duplicate step id '{step_id}'",
+                location=at_step(index, "id"),
+                hint="step ids must be unique in a playbook",
+            )
+        seen[step_id] = index
+    parameter_names: set[str] = set()
+    for index, parameter in enumerate(spec.parameters):
+        where = document.location(("playbook", "parameters", index))
+        if parameter.name in parameter_names:
+            raise PlaybookValidationError(f"duplicate parameter '{parameter.name}'", location=where)
+        parameter_names.add(parameter.name)
+        if parameter.default is not None:
+            try:
+                coerce_parameter(parameter, parameter.default)
+            except PlaybookValidationError as e:
+                raise e.at(
+                    location=document.location(("playbook", "parameters", index, "default"))
+                ) from None
+    output_names: set[str] = set()
+    for index, output in enumerate(spec.outputs):
+        where = document.location(("playbook", "outputs", index, "name"))
+        if output.name in output_names or output.name in seen:
+            raise PlaybookValidationError(
+                f"output name '{output.name}' is already used by a step or output",
+                location=where,
+                hint="outputs and steps share one namespace (each becomes an asset)",
+            )
+        if output.name in RESERVED_ASSET_NAMES:
+            raise PlaybookValidationError(
+                f"'{output.name}' is reserved for the run report", location=where
+            )
+        output_names.add(output.name)
+    for index, step_id in enumerate(step_ids):
+        if step_id in RESERVED_ASSET_NAMES:
+            raise PlaybookValidationError(
+                f"'{step_id}' is reserved for the run report", location=at_step(index, "id")
+            )
+
+    # References and depends_on.
+    for index, step in enumerate(spec.steps):
+        config_data = step.config.model_dump(mode="python")
+        try:
+            references = list(walk_references(config_data))
+        except PlaybookError as e:
+            raise e.at(location=at_step(index, "config"), step=step.id) from None
+        for path, reference in references:
+            _check_reference(
+                loaded, reference, step.id, at_step(index, "config", *path), parameter_names
+            )
+        for dep_index, dep in enumerate(step.depends_on):
+            if dep not in seen:
+                raise PlaybookValidationError(
+                    f"depends_on names unknown step '{dep}'",
+                    location=at_step(index, "depends_on", dep_index),
+                    step=step.id,
+                    hint=unknown_name_hint(dep, step_ids, "step"),
+                )
+
+    # Cycles.
+    dependencies = step_dependencies(spec)
+    sorter = graphlib.TopologicalSorter(dependencies)
+    try:
+        order = list(sorter.static_order())
+    except graphlib.CycleError as e:
+        cycle = list(reversed(e.args[1]))
+        raise PlaybookValidationError(
+            f"dependency cycle: {' -> '.join(cycle)}",
+            location=at_step(step_ids.index(cycle[0])),
+            hint="remove one of these references or depends_on entries",
+        ) from e
+
+    # Outputs.
+    for index, output in enumerate(spec.outputs):
+        where = document.location(("playbook", "outputs", index, "source"))
+        try:
+            source = resolved_output_source(spec, output)
+        except PlaybookValidationError as e:
+            raise e.at(location=where) from None
+        if source not in seen:
+            raise PlaybookValidationError(
+                f"output '{output.name}' reads unknown step '{source}'",
+                location=where,
+                hint=unknown_name_hint(source, step_ids, "step"),
+            )
+
+    # Step configuration: connections, SQL placeholders, expressions and known columns.
+    columns: dict[str, list[str] | None] = {}
+    by_id = {step.id: step for step in spec.steps}
+    for step_id in order:
+        step = by_id[step_id]
+        index = step_ids.index(step_id)
+        try:
+            columns[step_id] = _validate_step(loaded, step, index, config, columns)
+        except PlaybookError as e:
+            raise e.at(location=at_step(index), step=step_id) from None
+
+    for index, output in enumerate(spec.outputs):
+        if output.type != "aggregate":
+            continue
+        known = columns.get(resolved_output_source(spec, output))
+        for metric_index, metric in enumerate(output.metrics):
+            where = document.location(
+                ("playbook", "outputs", index, "metrics", metric_index, "expression")
+            )
+            try:
+                parsed = parse_metric(metric.expression)
+                if known is not None:
+                    check_columns(parsed, known, f"output '{output.name}'")
+            except PlaybookError as e:
+                raise e.at(location=where, field=f"metrics.{metric.name}") from None
+
+
+def _check_reference(
+    loaded: LoadedPlaybook,
+    reference: Reference,
+    step_id: str,
+    where: SourceLocation,
+    parameter_names: set[str],
+) -> None:
+    spec = loaded.spec
+    if reference.kind == "parameters" and reference.name not in parameter_names:
+        raise PlaybookValidationError(
+            f"unknown parameter '{reference.name}' in {reference.text}",
+            location=where,
+            step=step_id,
+            hint=unknown_name_hint(reference.name, parameter_names, "parameter"),
+        )
+    if reference.kind == "steps":
+        if reference.name == step_id:
+            raise PlaybookValidationError(
+                f"step refers to its own result in {reference.text}", location=where, step=step_id
+            )
+        if reference.name not in spec.step_ids:
+            raise PlaybookValidationError(
+                f"unknown step '{reference.name}' in {reference.text}",
+                location=where,
+                step=step_id,
+                hint=unknown_name_hint(reference.name, spec.step_ids, "step"),
+            )
+    if reference.kind == "partition":
+        raise PlaybookValidationError(
+            f"{reference.text} is used, but the playbook declares no partitions",
+            location=where,
+            step=step_id,
+        )
+
+
+def _connection_for(step: QueryStep | SearchStep, config: ExecutorConfig, category: str) -> str:
+    name = step.connection or (
+        config.defaults.data_warehouse if category == "data_warehouse" else config.defaults.crm
+    )
+    if name not in config.connections:
+        raise PlaybookValidationError(
+            f"unknown connection '{name}'",
+            field="connection",
+            hint=unknown_name_hint(name, config.connections, "connection"),
+        )
+    actual = connection_type(config.connections[name]).category
+    if actual != category:
+        raise PlaybookValidationError(
+            f"connection '{name}' is a {actual.replace('_', ' ')}, "
+            f"but a {step.type} step needs a {category.replace('_', ' ')}",
+            field="connection",
+        )
+    return name
+
+
+def _validate_step(
+    loaded: LoadedPlaybook,
+    step: QueryStep | SearchStep | JoinStep | AggregateStep | FilterStep,
+    index: int,
+    config: ExecutorConfig,
+    columns: Mapping[str, list[str] | None],
+) -> list[str] | None:
+    """Validate one step; return its result columns when they can be known before running."""
+    spec = loaded.spec
+    document = loaded.document
+
+    def where(*path: str | int) -> SourceLocation:
+        return document.location(("playbook", "steps", index, "config", *path))
+
+    if isinstance(step, QueryStep):
+        if step.connection is not None or config.connections:
+            _connection_for(step, config, "data_warehouse")
+        try:
+            names = placeholders(step.config.template)
+        except SqlTemplateError as e:
+            raise e.at(location=where("template"), field="config.template") from None
+        declared = {parameter.name for parameter in spec.parameters}
+        for name in names:
+            if name not in step.config.parameters and name not in declared:
+                raise PlaybookValidationError(
+                    f"placeholder '{{{{{name}}}}}' has no value",
+                    location=where("template"),
+                    field="config.template",
+                    hint=(
+                        f"add '{name}' under config.parameters; "
+                        + (unknown_name_hint(name, [*step.config.parameters, *declared], "name"))
+                    ),
+                )
+        for name in step.config.parameters:
+            if name not in names:
+                raise PlaybookValidationError(
+                    f"parameter '{name}' is not used by the template",
+                    location=where("parameters", name),
+                    field=f"config.parameters.{name}",
+                    hint=unknown_name_hint(name, names, "placeholder")
+                    if names
+                    else "the template has no {{placeholders}}",
+                )
+        return None
+
+    if isinstance(step, SearchStep):
+        if step.connection is not None or config.connections:
+            _connection_for(step, config, "crm")
+        if not step.config.properties:
+            return None
+        association_columns = [f"{_singular(name)}_id" for name in step.config.associations]
+        return ["hs_object_id", *step.config.properties, *association_columns]
+
+    if isinstance(step, JoinStep):
+        left_ref = whole_reference(step.config.left)
+        right_ref = whole_reference(step.config.right)
+        for side, reference in (("left", left_ref), ("right", right_ref)):
+            if reference is None or reference.kind != "steps" or reference.column is not None:
+                raise PlaybookValidationError(
+                    f"'{side}' must be a whole step result like ${{steps.ID}}",
+                    location=where(side),
+                    field=f"config.{side}",
+                )
+        assert left_ref is not None and right_ref is not None
+        left_columns = columns.get(left_ref.name)
+        right_columns = columns.get(right_ref.name)
+        try:
+            parse_join_on(step.config.on)
+        except PlaybookError as e:
+            raise e.at(location=where("on"), field="config.on") from None
+        if left_columns is None or right_columns is None:
+            return None
+        return [*left_columns, *(c for c in right_columns if c not in left_columns)]
+
+    if isinstance(step, AggregateStep | FilterStep):
+        reference = whole_reference(step.config.input)
+        if reference is None or reference.kind != "steps" or reference.column is not None:
+            raise PlaybookValidationError(
+                "'input' must be a whole step result like ${steps.ID}",
+                location=where("input"),
+                field="config.input",
+            )
+        known = columns.get(reference.name)
+        if isinstance(step, FilterStep):
+            try:
+                parsed = parse_condition(step.config.condition)
+                if known is not None:
+                    check_columns(parsed, known, f"input '{reference.name}'")
+            except PlaybookError as e:
+                raise e.at(location=where("condition"), field="config.condition") from None
+            return known
+        for group_index, group in enumerate(step.config.group_by):
+            if known is not None and group not in known:
+                raise PlaybookValidationError(
+                    f"unknown column '{group}' in group_by",
+                    location=where("group_by", group_index),
+                    field="config.group_by",
+                    hint=unknown_name_hint(group, known, "column"),
+                )
+        for metric_index, metric in enumerate(step.config.metrics):
+            try:
+                parsed = parse_metric(metric.expression)
+                if known is not None:
+                    check_columns(parsed, known, f"input '{reference.name}'")
+            except PlaybookError as e:
+                raise e.at(
+                    location=where("metrics", metric_index, "expression"),
+                    field=f"config.metrics.{metric.name}",
+                ) from None
+        return [*step.config.group_by, *(metric.name for metric in step.config.metrics)]
+    raise AssertionError(step)
+
+
+def _singular(object_type: str) -> str:
+    irregular = {"companies": "company"}
+    return irregular.get(object_type, object_type.removesuffix("s"))
+
+
+def known_connection_types() -> list[str]:
+    """Names of every registered connection type."""
+    return sorted(CONNECTION_TYPES)

@@ -1,0 +1,346 @@
+"""The ``playbook`` command line.
+
+Exit codes: 0 every step succeeded, 1 a step failed (the report is still printed), 2 a usage
+or validation error (nothing ran).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from playbook_assets.catalog import PlaybookCatalog, load_catalog, load_playbook_file
+from playbook_assets.config import ExecutorConfig, load_config
+from playbook_assets.errors import PlaybookError, PlaybookValidationError
+from playbook_assets.spec import PlaybookSpec
+
+EXIT_OK = 0
+EXIT_STEP_FAILED = 1
+EXIT_INVALID = 2
+
+
+def templates_dir() -> Path:
+    """The built-in playbook templates shipped with the code location."""
+    from playbook_defs import TEMPLATES_DIR
+
+    return TEMPLATES_DIR
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``playbook`` console script."""
+    parser = _parser()
+    # k=v parameters may come after options (`run ID --params-file F k=v`).
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if getattr(args, "command", None) == "run" and all(
+            "=" in item and not item.startswith("-") for item in extra
+        ):
+            args.assignments = [*args.assignments, *extra]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return EXIT_INVALID
+    _quiet_warnings()
+    try:
+        return args.handler(args)
+    except PlaybookError as e:
+        sys.stderr.write(f"error: {e}\n")
+        return EXIT_INVALID
+
+
+def _quiet_warnings() -> None:
+    """Dagster's beta/preview notices are for library authors, not for command-line users."""
+    import dagster as dg
+
+    for category in (dg.BetaWarning, dg.PreviewWarning, dg.SupersessionWarning):
+        warnings.filterwarnings("ignore", category=category)
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config file (default: $PLAYBOOK_CONFIG, else ./config/playbook-executor.yaml)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="playbook",
+        description="Run business-intelligence playbooks on Dagster.",
+        parents=[common],
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    listing = commands.add_parser("list", parents=[common], help="list playbooks")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(handler=_cmd_list)
+
+    show = commands.add_parser("show", parents=[common], help="show one playbook")
+    show.add_argument("playbook_id", metavar="ID")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(handler=_cmd_show)
+
+    validate = commands.add_parser(
+        "validate", parents=[common], help="validate playbooks (all, or the given files)"
+    )
+    validate.add_argument("paths", nargs="*", metavar="PATH")
+    validate.add_argument(
+        "--strict", action="store_true", help="also fail on warnings (e.g. a replaced built-in)"
+    )
+    validate.set_defaults(handler=_cmd_validate)
+
+    run = commands.add_parser("run", parents=[common], help="run a playbook through Dagster")
+    run.add_argument("playbook_id", metavar="ID")
+    run.add_argument("assignments", nargs="*", metavar="k=v", help="parameter values")
+    run.add_argument(
+        "--param", "-p", action="append", default=[], metavar="k=v", help="a parameter value"
+    )
+    run.add_argument("--params-file", metavar="F", help="YAML or JSON mapping of parameters")
+    run.add_argument("--data-warehouse", metavar="NAME", help="override defaults.data_warehouse")
+    run.add_argument("--crm", metavar="NAME", help="override defaults.crm")
+    run.add_argument(
+        "--no-artifacts", action="store_true", help="keep results in memory; write nothing"
+    )
+    run.add_argument("--json", action="store_true", help="print JSON even on a terminal")
+    run.set_defaults(handler=_cmd_run)
+
+    demo = commands.add_parser("demo", parents=[common], help="demo data")
+    demo_commands = demo.add_subparsers(dest="demo_command", metavar="COMMAND", required=True)
+    init = demo_commands.add_parser("init", parents=[common], help="generate the demo data")
+    init.add_argument("--scale", type=float, default=1.0, help="scale factor (1: ~10k accounts)")
+    init.add_argument("--force", action="store_true", help="regenerate existing files")
+    init.set_defaults(handler=_cmd_demo_init)
+    return parser
+
+
+def _load(args: argparse.Namespace) -> tuple[ExecutorConfig, PlaybookCatalog]:
+    config = load_config(args.config)
+    return config, load_catalog(config, [templates_dir()])
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    _, catalog = _load(args)
+    rows = [
+        {
+            "id": loaded.id,
+            "name": loaded.spec.name,
+            "steps": len(loaded.spec.steps),
+            "data_sources": [source.type for source in loaded.spec.data_sources],
+            "origin": loaded.origin,
+            "file": loaded.display_path,
+        }
+        for loaded in sorted(catalog.playbooks.values(), key=lambda p: p.id)
+    ]
+    invalid = [
+        {"id": broken.playbook_id, "file": broken.display_path, "error": str(broken.error)}
+        for broken in catalog.broken
+    ]
+    if args.json:
+        _print_json({"playbooks": rows, "invalid": invalid})
+        return EXIT_OK
+    width = max((len(row["id"]) for row in rows), default=2)
+    for row in rows:
+        sources = "+".join(_short_source(s) for s in row["data_sources"]) or "-"
+        sys.stdout.write(
+            f"{row['id']:<{width}}  {row['steps']} steps  {sources:<7}  {row['name']}"
+            f"{'  (custom)' if row['origin'] == 'custom' else ''}\n"
+        )
+    for broken in invalid:
+        sys.stdout.write(f"INVALID {broken['file']}: {broken['error']}\n")
+    return EXIT_OK
+
+
+def _short_source(kind: str) -> str:
+    return {"data_warehouse": "DW", "crm": "CRM", "api": "API", "file": "FILE"}.get(kind, kind)
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    _, catalog = _load(args)
+    loaded = catalog.get(args.playbook_id)
+    spec = loaded.spec
+    if args.json:
+        _print_json(
+            {"file": loaded.display_path, "origin": loaded.origin, **spec.model_dump(mode="json")}
+        )
+        return EXIT_OK
+    out = sys.stdout
+    out.write(f"{spec.id}: {spec.name} (version {spec.version})\n")
+    out.write(f"file: {loaded.display_path} ({loaded.origin})\n")
+    if spec.description:
+        out.write(f"\n{spec.description.strip()}\n")
+    if spec.parameters:
+        out.write("\nparameters:\n")
+        for parameter in spec.parameters:
+            default = "" if parameter.default is None else f" = {parameter.default!r}"
+            text = f" - {parameter.description}" if parameter.description else ""
+            out.write(f"  {parameter.name} ({parameter.type}){default}{text}\n")
+    out.write("\nsteps:\n")
+    for step in spec.steps:
+        after = f" after {', '.join(step.depends_on)}" if step.depends_on else ""
+        out.write(f"  {step.id}: {step.title} [{step.source}/{step.type}]{after}\n")
+    if spec.outputs:
+        out.write("\noutputs:\n")
+        for output in spec.outputs:
+            out.write(f"  {output.name} ({output.type}) from {output.source or '(default)'}\n")
+    return EXIT_OK
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    if args.paths:
+        failures = 0
+        for raw in args.paths:
+            path = Path(raw)
+            try:
+                loaded = load_playbook_file(path, config)
+            except PlaybookError as e:
+                failures += 1
+                sys.stderr.write(f"error: {e}\n")
+                continue
+            sys.stdout.write(f"ok {loaded.id} ({loaded.display_path})\n")
+        return EXIT_INVALID if failures else EXIT_OK
+    catalog = load_catalog(config, [templates_dir()])
+    for loaded in sorted(catalog.playbooks.values(), key=lambda p: p.id):
+        sys.stdout.write(f"ok {loaded.id} ({loaded.display_path})\n")
+    warnings_found = 0
+    for playbook_id, builtin in sorted(catalog.replaced.items()):
+        warnings_found += 1
+        replacement = catalog.playbooks[playbook_id].display_path
+        sys.stderr.write(
+            f"warning: {replacement}: playbook '{playbook_id}' "
+            f"replaces the built-in {builtin.name}\n"
+        )
+    for broken in catalog.broken:
+        sys.stderr.write(f"error: {broken.error}\n")
+    if catalog.broken or (args.strict and warnings_found):
+        return EXIT_INVALID
+    return EXIT_OK
+
+
+def _parse_assignments(items: Sequence[str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise PlaybookValidationError(
+                f"parameter '{item}' is not of the form name=value", hint="e.g. min_arr=50000"
+            )
+        values[name.strip()] = value
+    return values
+
+
+def _read_params_file(path: str) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise PlaybookValidationError(f"cannot read params file {path}: {e.strerror}") from e
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise PlaybookValidationError(f"params file {path} is not valid YAML or JSON: {e}") from e
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise PlaybookValidationError(
+            f"params file {path} must hold a mapping of parameter names to values"
+        )
+    return {str(key): value for key, value in data.items()}
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from playbook_assets.runner import RunRequest, run_playbook
+
+    config, catalog = _load(args)
+    loaded = catalog.get(args.playbook_id)
+    from_file = _read_params_file(args.params_file) if args.params_file else {}
+    from_text = _parse_assignments([*args.param, *args.assignments])
+    report = run_playbook(
+        RunRequest(
+            loaded=loaded,
+            config=config,
+            file_parameters=from_file,
+            text_parameters=from_text,
+            data_warehouse=args.data_warehouse,
+            crm=args.crm,
+            save_artifacts=not args.no_artifacts,
+        )
+    )
+    if args.json or not sys.stdout.isatty():
+        _print_json(report)
+    else:
+        _print_summary(report, sys.stdout)
+    return EXIT_OK if report["status"] == "success" else EXIT_STEP_FAILED
+
+
+def _print_json(data: Any) -> None:
+    from playbook_assets.report import json_default
+
+    sys.stdout.write(json.dumps(data, indent=2, default=json_default) + "\n")
+
+
+def _print_summary(report: dict[str, Any], out: TextIO) -> None:
+    out.write(f"{report['playbook_name']} ({report['playbook_id']}): {report['status']}\n")
+    out.write(f"run {report['run_id']} (Dagster run {report['dagster_run_id']})\n\n")
+    for step in report["steps"]:
+        rows = "" if step["row_count"] is None else f"{step['row_count']:>8,} rows"
+        out.write(
+            f"  {step['status']:<8} {step['step_id']:<24} {rows:>13}"
+            f"  {step['execution_time_ms']:>8.0f} ms\n"
+        )
+        if step.get("error"):
+            out.write(f"           {step['error']}\n")
+    if report["insights"]:
+        out.write("\ninsights:\n")
+        for insight in report["insights"]:
+            out.write(f"  - {insight}\n")
+    if report.get("artifact_path"):
+        out.write(f"\nreport: {report['artifact_path']}\n")
+
+
+def _cmd_demo_init(args: argparse.Namespace) -> int:
+    from playbook_assets.demo import write_demo_crm, write_demo_warehouse
+    from playbook_assets.registry import connection_type
+
+    if args.scale <= 0:
+        raise PlaybookValidationError("--scale must be greater than 0", hint="e.g. --scale 0.1")
+    config = load_config(args.config)
+    written = 0
+    for name, settings in config.connections.items():
+        kind = settings.type
+        if kind not in {"duckdb", "demo"} or "database" not in settings.settings:
+            continue
+        if kind == "duckdb" and not settings.settings.get("demo_data"):
+            continue
+        connection_type(settings)
+        path = config.resolve_path(str(settings.settings["database"]))
+        if path.exists() and not args.force:
+            sys.stdout.write(f"{name}: {path} exists (use --force to regenerate)\n")
+            continue
+        writer = write_demo_warehouse if kind == "duckdb" else write_demo_crm
+        counts = writer(path, scale=args.scale)
+        written += 1
+        summary = ", ".join(f"{table} {rows:,}" for table, rows in counts.items())
+        sys.stdout.write(f"{name}: wrote {path} ({summary})\n")
+    if not written and not any(s.type in {"duckdb", "demo"} for s in config.connections.values()):
+        raise PlaybookValidationError(
+            "no demo connection in the config", hint="the demo needs a duckdb or demo connection"
+        )
+    return EXIT_OK
+
+
+def playbook_parameters_help(spec: PlaybookSpec) -> str:
+    """One line per parameter, for error messages."""
+    return "; ".join(f"{p.name} ({p.type})" for p in spec.parameters)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    raise SystemExit(main())

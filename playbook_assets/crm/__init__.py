@@ -1,0 +1,1 @@
+"""CRM integrations: one module per CRM, each a ``CrmResource``."""

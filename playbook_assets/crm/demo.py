@@ -1,0 +1,476 @@
+"""The demo CRM: HubSpot's CRM search semantics answered from a local DuckDB file.
+
+The file is the one ``playbook_assets.demo.write_demo_crm`` generates (created on first use).
+Searches follow HubSpot's documented search API:
+
+- filter groups are ORed, the filters of a group are ANDed;
+- EQ / NEQ / LT / LTE / GT / GTE compare one value, IN / NOT_IN a list, BETWEEN is inclusive
+  (``value`` low, ``high_value`` high); string comparisons ignore case, as in HubSpot, whose
+  index lower-cases text values;
+- HAS_PROPERTY / NOT_HAS_PROPERTY: a property has no value when it is NULL (or, for text,
+  the empty string, which is how HubSpot stores a cleared property);
+- NEQ and NOT_IN also match records where the property has no value: HubSpot evaluates them
+  as "not (property = value)", so records without the property are included (add a
+  HAS_PROPERTY filter to the group to exclude them);
+- CONTAINS_TOKEN matches a whitespace-separated word of the value, ignoring case; ``*`` is a
+  wildcard within the word (``*@example.com``); a value of several words needs each of them;
+- date and date-time properties take ``'YYYY-MM-DD'``, an ISO date-time or epoch
+  milliseconds (HubSpot style, UTC), compared as instants (a date is its midnight UTC);
+- results are ordered by ``sorts`` (NULLs last), then by ``hs_object_id`` ascending.
+
+Values never become SQL text: the statement is built with sqlglot and every value is a
+DuckDB prepared-statement parameter; property names are checked against the table first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from playbook_assets.crm.base import CrmResource
+from playbook_assets.demo import ensure_demo_crm
+from playbook_assets.errors import TerminalStepError, TransientStepError, did_you_mean
+from playbook_assets.spec import SearchConfig, SearchFilter
+
+# HubSpot's default returned properties of each object (its search API documentation).
+DEFAULT_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "companies": ("name", "domain", "createdate", "hs_lastmodifieddate"),
+    "contacts": ("firstname", "lastname", "email", "lastmodifieddate", "createdate"),
+    "deals": (
+        "dealname",
+        "amount",
+        "closedate",
+        "pipeline",
+        "dealstage",
+        "createdate",
+        "hs_lastmodifieddate",
+    ),
+}
+OBJECTS = tuple(sorted(DEFAULT_PROPERTIES))
+# Association name -> (output column, association table, key column, associated id column),
+# per searched object. Only to-one associations become a column.
+ASSOCIATIONS: dict[str, dict[str, tuple[str, str, str, str]]] = {
+    "deals": {"companies": ("company_id", "deal_company", "deal_id", "company_id")},
+    "contacts": {"companies": ("company_id", "contact_company", "contact_id", "company_id")},
+    "companies": {},
+}
+_ASSOCIATION_ALIASES = {"company": "companies", "companies": "companies"}
+_ID = "hs_object_id"
+_EPOCH = datetime(1970, 1, 1)
+
+_Kind = Literal["text", "integer", "number", "boolean", "date", "timestamp"]
+
+
+@dataclass
+class _Parameters:
+    """Values of the statement's ``$pN`` placeholders."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, value: Any) -> exp.Expr:
+        name = f"p{len(self.values) + 1}"
+        self.values[name] = value
+        return exp.Placeholder(this=name)
+
+
+class DemoCrm(CrmResource):
+    """The embedded demo CRM: a DuckDB file searched with HubSpot's search semantics.
+
+    The file is created (at ``scale``) the first time it is searched.
+    """
+
+    kind: ClassVar[str] = "duckdb"
+
+    database: str
+    scale: float = 1.0
+
+    def search(self, request: SearchConfig) -> pa.Table:
+        """Run the search and return every matching record (up to ``request.limit``)."""
+        table = _object_table(request.object)
+        ensure_demo_crm(Path(self.database), self.scale)
+        try:
+            with duckdb.connect(self.database, read_only=True) as con:
+                columns = _columns(con, table)
+                sql, params = _build_query(table, columns, request)
+                return con.sql(sql, params=params).to_arrow_table()
+        except duckdb.IOException as e:
+            raise TransientStepError(
+                f"cannot open the demo CRM file {self.database}: {e}",
+                hint="retry; another process may be writing it",
+            ) from e
+        except duckdb.Error as e:
+            raise TerminalStepError(f"demo CRM search on '{table}' failed: {e}") from e
+
+    def describe_request(self, request: SearchConfig) -> dict[str, Any]:
+        """The HubSpot search API request body (filterGroups, properties, sorts, limit)."""
+        table = request.object.strip().lower()
+        properties = list(request.properties) or list(DEFAULT_PROPERTIES.get(table, ()))
+        body: dict[str, Any] = {
+            "filterGroups": [
+                {"filters": [_describe_filter(f) for f in group]} for group in request.groups()
+            ],
+            "properties": properties,
+            "sorts": [
+                {"propertyName": sort.property, "direction": sort.direction}
+                for sort in request.sorts
+            ],
+        }
+        if request.limit is not None:
+            body["limit"] = request.limit
+        return body
+
+
+# ---------------------------------------------------------------------------------------------
+# Names
+# ---------------------------------------------------------------------------------------------
+
+
+def _object_table(name: str) -> str:
+    table = name.strip().lower()
+    if table in DEFAULT_PROPERTIES:
+        return table
+    raise TerminalStepError(
+        f"unknown CRM object '{name}'",
+        field="object",
+        hint=_names_hint(name, OBJECTS, "objects of the demo CRM"),
+    )
+
+
+def _names_hint(name: str, candidates: tuple[str, ...] | list[str], listing: str) -> str:
+    suggestion = did_you_mean(name, candidates)
+    names = f"{listing}: {', '.join(sorted(candidates))}"
+    return f"{suggestion} {names}" if suggestion else names
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, _Kind]:
+    rows = con.sql(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'main' AND table_name = $table ORDER BY ordinal_position",
+        params={"table": table},
+    ).fetchall()
+    if not rows:
+        raise TerminalStepError(
+            f"the demo CRM file has no '{table}' table",
+            hint="delete the file so that it is generated again",
+        )
+    return {str(name): _kind(str(data_type)) for name, data_type in rows}
+
+
+def _kind(data_type: str) -> _Kind:
+    upper = data_type.upper()
+    if upper in {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"}:
+        return "integer"
+    if upper.startswith(("DECIMAL", "DOUBLE", "FLOAT", "REAL")):
+        return "number"
+    if upper == "BOOLEAN":
+        return "boolean"
+    if upper == "DATE":
+        return "date"
+    if upper.startswith("TIMESTAMP"):
+        return "timestamp"
+    return "text"
+
+
+def _check_property(name: str, columns: dict[str, _Kind], table: str, where: str) -> str:
+    if name in columns:
+        return name
+    hint = _names_hint(name, list(columns), f"properties of {table}")
+    if name.lower() in {"associated_company", "associatedcompanyid", "company_id", "company"}:
+        hint = f"use 'associations: [companies]' to get company_id; {hint}"
+    raise TerminalStepError(f"unknown {table} property '{name}'", field=where, hint=hint)
+
+
+def _association_columns(table: str, names: list[str]) -> list[tuple[str, str, str, str]]:
+    available = ASSOCIATIONS[table]
+    found: list[tuple[str, str, str, str]] = []
+    for name in names:
+        key = _ASSOCIATION_ALIASES.get(name.strip().lower(), name.strip().lower())
+        if key not in available:
+            listing = ", ".join(sorted(available)) or "none"
+            raise TerminalStepError(
+                f"{table} have no '{name}' association in the demo CRM",
+                field="associations",
+                hint=f"associations of {table}: {listing}",
+            )
+        if available[key] not in found:
+            found.append(available[key])
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Query
+# ---------------------------------------------------------------------------------------------
+
+
+def _build_query(
+    table: str, columns: dict[str, _Kind], request: SearchConfig
+) -> tuple[str, dict[str, Any]]:
+    properties: list[str] = []
+    for name in request.properties or DEFAULT_PROPERTIES[table]:
+        _check_property(name, columns, table, "properties")
+        if name != _ID and name not in properties:
+            properties.append(name)
+    associations = _association_columns(table, request.associations)
+
+    params = _Parameters()
+    groups_field = "filter_groups" if request.filter_groups else "filters"
+    group_conditions: list[exp.Expr] = []
+    for group in request.groups():
+        conditions = [_condition(f, columns, table, params, groups_field) for f in group]
+        if conditions:
+            group_conditions.append(exp.and_(*conditions))
+
+    selected: list[exp.Expr] = [_column(_ID)]
+    selected += [_column(name) for name in properties]
+    query = exp.select(*selected).from_(exp.to_table(table, alias="t"))
+    for index, (output, assoc_table, key, target) in enumerate(associations):
+        alias = f"a{index}"
+        linked = (
+            exp.select(
+                exp.column(key, quoted=True),
+                exp.alias_(exp.func("min", exp.column(target, quoted=True)), output, quoted=True),
+            )
+            .from_(exp.to_table(assoc_table))
+            .group_by(exp.column(key, quoted=True))
+        )
+        query = query.join(
+            linked.subquery(alias),
+            on=exp.column(key, table=alias, quoted=True).eq(_column(_ID)),
+            join_type="left",
+        ).select(exp.column(output, table=alias, quoted=True), append=True)
+    if group_conditions:
+        query = query.where(exp.or_(*group_conditions))
+
+    order: list[exp.Ordered] = []
+    for sort in request.sorts:
+        _check_property(sort.property, columns, table, "sorts")
+        descending = sort.direction == "DESCENDING"
+        order.append(exp.Ordered(this=_column(sort.property), desc=descending, nulls_first=False))
+    order.append(exp.Ordered(this=_column(_ID), desc=False, nulls_first=False))
+    query = query.order_by(*order)
+    if request.limit is not None:
+        query = query.limit(int(request.limit))
+    return query.sql(dialect="duckdb"), params.values
+
+
+def _column(name: str) -> exp.Column:
+    return exp.column(name, table="t", quoted=True)
+
+
+def _condition(
+    spec: SearchFilter,
+    columns: dict[str, _Kind],
+    table: str,
+    params: _Parameters,
+    where: str,
+) -> exp.Expr:
+    """One filter as a boolean that is never NULL (NULL comparisons are false)."""
+    name = _check_property(spec.property, columns, table, where)
+    kind = columns[name]
+    column: exp.Expr = _column(name)
+    operator = spec.operator
+
+    def value(raw: Any) -> exp.Expr:
+        return params.add(_coerce(raw, kind, name, operator))
+
+    def comparable(expression: exp.Expr) -> exp.Expr:
+        if kind == "text":
+            return exp.Lower(this=expression)
+        if kind == "date":
+            return exp.cast(expression, exp.DataType.Type.TIMESTAMP)
+        return expression
+
+    has_value: exp.Expr = exp.Not(this=exp.Is(this=column, expression=exp.Null()))
+    if kind == "text":
+        has_value = exp.and_(has_value, exp.NEQ(this=column, expression=exp.Literal.string("")))
+
+    if operator == "HAS_PROPERTY":
+        return _never_null(has_value)
+    if operator == "NOT_HAS_PROPERTY":
+        return exp.Not(this=_never_null(has_value))
+    if operator == "CONTAINS_TOKEN":
+        return _never_null(_contains_tokens(column, spec.value, name, params))
+
+    target = comparable(column)
+    if operator in {"EQ", "NEQ"}:
+        equal = _never_null(exp.EQ(this=target, expression=comparable(value(spec.value))))
+        return equal if operator == "EQ" else exp.Not(this=equal)
+    if operator in {"LT", "LTE", "GT", "GTE"}:
+        builders = {"LT": exp.LT, "LTE": exp.LTE, "GT": exp.GT, "GTE": exp.GTE}
+        return _never_null(
+            builders[operator](this=target, expression=comparable(value(spec.value)))
+        )
+    if operator == "BETWEEN":
+        between = exp.Between(
+            this=target,
+            low=comparable(value(spec.value)),
+            high=comparable(value(spec.high_value)),
+        )
+        return _never_null(between)
+    # IN / NOT_IN
+    raw_values = spec.values
+    if not isinstance(raw_values, list):
+        raise TerminalStepError(
+            f"operator {operator} on '{name}' needs a list of values, got {raw_values!r}",
+            field=where,
+            hint="give 'values' as a YAML list or a ${steps.ID.COLUMN} reference",
+        )
+    if raw_values:
+        member = _never_null(
+            exp.In(this=target, expressions=[comparable(value(v)) for v in raw_values])
+        )
+    else:
+        member = exp.false()  # an empty list matches nothing
+    return member if operator == "IN" else exp.Not(this=member)
+
+
+def _never_null(condition: exp.Expr) -> exp.Expr:
+    return exp.Coalesce(this=exp.paren(condition), expressions=[exp.false()])
+
+
+def _contains_tokens(column: exp.Expr, raw: Any, name: str, params: _Parameters) -> exp.Expr:
+    tokens = str(raw).lower().split()
+    if not tokens:
+        raise TerminalStepError(
+            f"CONTAINS_TOKEN on '{name}' needs a word to look for, got {raw!r}",
+            hint="use HAS_PROPERTY to match any value",
+        )
+    text = exp.Lower(this=exp.cast(column, exp.DataType.Type.VARCHAR))
+    matches = [
+        exp.RegexpLike(this=text, expression=params.add(_token_regex(token))) for token in tokens
+    ]
+    return exp.and_(*matches)
+
+
+def _token_regex(token: str) -> str:
+    """A RE2 pattern matching ``token`` as a whole whitespace-separated word; ``*`` = any."""
+    parts = []
+    for char in token:
+        if char == "*":
+            parts.append(r"\S*")
+        elif char.isalnum():
+            parts.append(char)
+        else:
+            parts.append(f"\\x{{{ord(char):x}}}")
+    return r"(^|\s)" + "".join(parts) + r"(\s|$)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Values
+# ---------------------------------------------------------------------------------------------
+
+
+def _coerce(raw: Any, kind: _Kind, name: str, operator: str) -> Any:
+    """A filter value as the Python value DuckDB compares with the property's type."""
+    if raw is None:
+        raise TerminalStepError(f"operator {operator} on '{name}' needs a value, got none")
+    if isinstance(raw, list | tuple | set | dict):
+        raise TerminalStepError(
+            f"operator {operator} on '{name}' takes one value, got {raw!r}",
+            hint="use IN / NOT_IN with 'values' to match any of several values",
+        )
+    if kind == "text":
+        if isinstance(raw, bool):
+            return "true" if raw else "false"
+        return raw if isinstance(raw, str) else str(raw)
+    if kind in {"integer", "number"}:
+        return _number(raw, name)
+    if kind == "boolean":
+        return _boolean(raw, name)
+    return _instant(raw, name)
+
+
+def _number(raw: Any, name: str) -> int | Decimal:
+    if isinstance(raw, bool):
+        raise _bad_value(raw, name, "a number")
+    if isinstance(raw, int):
+        return raw
+    try:
+        number = Decimal(str(raw).strip())
+    except InvalidOperation as e:
+        raise _bad_value(raw, name, "a number") from e
+    if not number.is_finite():
+        raise _bad_value(raw, name, "a finite number")
+    if number == number.to_integral_value():
+        return int(number)
+    return number
+
+
+def _boolean(raw: Any, name: str) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in {"true", "1"}:
+        return True
+    if text in {"false", "0"}:
+        return False
+    raise _bad_value(raw, name, "true or false")
+
+
+def _instant(raw: Any, name: str) -> datetime:
+    """Dates and date-times as naive UTC datetimes (a date is its midnight)."""
+    if isinstance(raw, bool):
+        raise _bad_value(raw, name, _DATE_FORMATS)
+    if isinstance(raw, datetime):
+        return raw.astimezone(UTC).replace(tzinfo=None) if raw.tzinfo else raw
+    if isinstance(raw, date):
+        return datetime(raw.year, raw.month, raw.day)
+    if isinstance(raw, int | float | Decimal):
+        return _from_epoch_ms(raw, name)
+    text = str(raw).strip()
+    if re.fullmatch(r"-?\d+(\.\d+)?", text):
+        return _from_epoch_ms(Decimal(text), name)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as e:
+        raise _bad_value(raw, name, _DATE_FORMATS) from e
+    return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+
+
+_DATE_FORMATS = "a date ('YYYY-MM-DD'), an ISO date-time or epoch milliseconds"
+
+
+def _from_epoch_ms(raw: int | float | Decimal, name: str) -> datetime:
+    try:
+        return _EPOCH + timedelta(milliseconds=int(raw))
+    except (OverflowError, ValueError) as e:
+        raise _bad_value(raw, name, _DATE_FORMATS) from e
+
+
+def _bad_value(raw: Any, name: str, expected: str) -> TerminalStepError:
+    return TerminalStepError(
+        f"property '{name}' takes {expected}; got {raw!r}",
+        hint="check the filter's value or the step result it references",
+    )
+
+
+def _describe_filter(spec: SearchFilter) -> dict[str, Any]:
+    described: dict[str, Any] = {"propertyName": spec.property, "operator": spec.operator}
+    if spec.value is not None:
+        described["value"] = _json_value(spec.value)
+    if spec.high_value is not None:
+        described["highValue"] = _json_value(spec.high_value)
+    if spec.values is not None:
+        values = spec.values
+        described["values"] = (
+            [_json_value(v) for v in values] if isinstance(values, list) else values
+        )
+    return described
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, str | int | float | bool):
+        return value
+    return str(value)

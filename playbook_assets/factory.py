@@ -1,0 +1,523 @@
+"""Playbook -> Dagster definitions.
+
+Each step becomes an asset keyed ``[playbook_id, step_id]`` in group ``playbook_id``; each
+output becomes an asset ``[playbook_id, output_name]``; a ``run_report`` asset assembles the
+run report. Each playbook gets a job named after it, whose launchpad config is the
+playbook's typed parameters with their defaults filled in (a per-playbook resource).
+Broken playbooks appear as an asset carrying their error, in their own group.
+"""
+
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pyarrow as pa
+
+from playbook_assets.artifacts import ArtifactIOManager
+from playbook_assets.catalog import (
+    BrokenPlaybook,
+    LoadedPlaybook,
+    PlaybookCatalog,
+    data_dependencies,
+    step_dependencies,
+)
+from playbook_assets.config import ExecutorConfig
+from playbook_assets.crm.base import CrmResource
+from playbook_assets.errors import (
+    PlaybookError,
+    PlaybookValidationError,
+    TransientStepError,
+    unknown_name_hint,
+)
+from playbook_assets.parameters import coerce_parameter
+from playbook_assets.references import ResolutionContext
+from playbook_assets.registry import build_resource, connection_type
+from playbook_assets.report import (
+    RunContext,
+    aggregate_output_values,
+    assemble_run_report,
+    default_output_insights,
+    write_run_report,
+)
+from playbook_assets.spec import (
+    AggregateStep,
+    FilterStep,
+    JoinStep,
+    OutputSpec,
+    ParameterSpec,
+    PlaybookSpec,
+    QueryStep,
+    SearchStep,
+)
+from playbook_assets.steps import StepResult, run_query_step, run_search_step, run_transform_step
+from playbook_assets.transforms import aggregate_table
+from playbook_assets.warehouses.base import WarehouseResource
+
+REPORT_ASSET = "run_report"
+PREVIEW_ROWS = 5
+TAG_PLAYBOOK = "playbook/id"
+TAG_DATA_WAREHOUSE = "playbook/data_warehouse"
+TAG_CRM = "playbook/crm"
+TAG_SAVE_ARTIFACTS = "playbook/save_artifacts"
+
+Step = QueryStep | SearchStep | JoinStep | AggregateStep | FilterStep
+# The type `dg.define_asset_job` returns is not exported by dagster.
+AssetJob = Any
+
+
+@dataclass(frozen=True)
+class FactoryOptions:
+    """Choices made per run or per deployment rather than in the playbook."""
+
+    data_warehouse: str | None = None
+    crm: str | None = None
+    save_artifacts: bool = True
+
+
+def parameters_resource_key(playbook_id: str) -> str:
+    """Resource key holding a playbook's parameter values."""
+    return f"{playbook_id}_parameters"
+
+
+def connection_resource_key(name: str) -> str:
+    """Resource key of a named connection."""
+    return f"connection_{name}"
+
+
+def step_op_name(playbook_id: str, name: str) -> str:
+    """The op (step key) Dagster derives from an asset key ``[playbook_id, name]``."""
+    return f"{playbook_id}__{name}"
+
+
+def effective_connections(config: ExecutorConfig, options: FactoryOptions) -> tuple[str, str]:
+    """The default warehouse and CRM for this build, after command-line overrides."""
+    warehouse = options.data_warehouse or config.defaults.data_warehouse
+    crm = options.crm or config.defaults.crm
+    for name, category, flag in (
+        (warehouse, "data_warehouse", "--data-warehouse"),
+        (crm, "crm", "--crm"),
+    ):
+        if name not in config.connections:
+            raise PlaybookValidationError(
+                f"{flag} names unknown connection '{name}'",
+                hint=unknown_name_hint(name, config.connections, "connection"),
+            )
+        actual = connection_type(config.connections[name]).category
+        if actual != category:
+            raise PlaybookValidationError(
+                f"{flag} names connection '{name}', which is a {actual.replace('_', ' ')}"
+            )
+    return warehouse, crm
+
+
+def build_definitions(
+    catalog: PlaybookCatalog,
+    config: ExecutorConfig,
+    options: FactoryOptions | None = None,
+    only: Sequence[str] | None = None,
+) -> dg.Definitions:
+    """Dagster definitions for the catalog's playbooks (all, or those in ``only``)."""
+    options = options or FactoryOptions()
+    warehouse, crm = effective_connections(config, options)
+    selected = [catalog.playbooks[pid] for pid in (only or sorted(catalog.playbooks))]
+    assets: list[dg.AssetsDefinition | dg.AssetSpec] = []
+    jobs: list[AssetJob] = []
+    resources: dict[str, Any] = {}
+    used_connections: set[str] = set()
+    for loaded in selected:
+        playbook_assets, connections = build_playbook_assets(loaded, config, warehouse, crm)
+        assets.extend(playbook_assets)
+        used_connections.update(connections)
+        resources[parameters_resource_key(loaded.id)] = parameters_resource(loaded.spec)
+        jobs.append(build_playbook_job(loaded, warehouse, crm, options.save_artifacts))
+    if only is None:
+        assets.extend(broken_playbook_asset(broken) for broken in catalog.broken)
+    for name in sorted(used_connections):
+        resources[connection_resource_key(name)] = build_resource(config, name)
+    resources["io_manager"] = (
+        ArtifactIOManager(base_dir=str(config.artifacts_dir))
+        if options.save_artifacts and config.artifacts.enabled
+        else dg.InMemoryIOManager()
+    )
+    resources["run_settings"] = RunSettings(
+        artifacts_dir=str(config.artifacts_dir),
+        save_artifacts=options.save_artifacts and config.artifacts.enabled,
+        retry_attempts=config.execution.retry_attempts,
+    )
+    return dg.Definitions(
+        assets=assets,
+        jobs=jobs,
+        resources=resources,
+        executor=dg.in_process_executor,
+    )
+
+
+class RunSettings(dg.ConfigurableResource):
+    """Settings shared by every step of a run."""
+
+    artifacts_dir: str
+    save_artifacts: bool = True
+    retry_attempts: int = 2
+
+
+def build_playbook_job(
+    loaded: LoadedPlaybook, warehouse: str, crm: str, save_artifacts: bool
+) -> AssetJob:
+    """The job that runs a whole playbook; its default config is the parameter defaults."""
+    spec = loaded.spec
+    defaults = {
+        parameter.name: _config_default(parameter)
+        for parameter in spec.parameters
+        if parameter.default is not None
+    }
+    return dg.define_asset_job(
+        name=spec.id,
+        selection=dg.AssetSelection.groups(spec.id),
+        description=spec.description or spec.name,
+        config={"resources": {parameters_resource_key(spec.id): {"config": defaults}}}
+        if defaults
+        else None,
+        tags={
+            TAG_PLAYBOOK: spec.id,
+            TAG_DATA_WAREHOUSE: warehouse,
+            TAG_CRM: crm,
+            TAG_SAVE_ARTIFACTS: str(save_artifacts).lower(),
+        },
+    )
+
+
+def parameters_resource(spec: PlaybookSpec) -> dg.ResourceDefinition:
+    """A resource whose config is the playbook's typed parameters and whose value is them,
+    checked and coerced."""
+    schema = {parameter.name: _config_field(parameter) for parameter in spec.parameters}
+
+    def resource_fn(init_context: dg.InitResourceContext) -> dict[str, Any]:
+        given = dict(init_context.resource_config or {})
+        values: dict[str, Any] = {}
+        for parameter in spec.parameters:
+            raw = given.get(parameter.name, parameter.default)
+            values[parameter.name] = coerce_parameter(parameter, raw) if raw is not None else None
+        return values
+
+    return dg.ResourceDefinition(
+        resource_fn=resource_fn,
+        config_schema=schema,
+        description=f"Parameters of playbook {spec.id}",
+    )
+
+
+def _config_field(parameter: ParameterSpec) -> dg.Field:
+    config_types: dict[str, Any] = {
+        "string": dg.String,
+        "number": dg.Float,
+        "integer": dg.Int,
+        "boolean": dg.Bool,
+        "array": dg.Array(dg.Any),
+        "date": dg.String,
+        "identifier": dg.String,
+    }
+    config_type = dg.Noneable(config_types[parameter.type])
+    description = parameter.description or None
+    if parameter.default is not None:
+        return dg.Field(
+            config_type,
+            default_value=_config_default(parameter),
+            description=description,
+        )
+    return dg.Field(config_type, is_required=parameter.required, description=description)
+
+
+def _config_default(parameter: ParameterSpec) -> Any:
+    value = coerce_parameter(parameter, parameter.default)
+    if parameter.type == "number":
+        return float(value)
+    if parameter.type == "date":
+        return value.isoformat()
+    return value
+
+
+def build_playbook_assets(
+    loaded: LoadedPlaybook, config: ExecutorConfig, warehouse: str, crm: str
+) -> tuple[list[dg.AssetsDefinition], set[str]]:
+    """The assets of one playbook and the connection names they use."""
+    spec = loaded.spec
+    deps = step_dependencies(spec)
+    data_deps = data_dependencies(spec)
+    assets: list[dg.AssetsDefinition] = []
+    connections: set[str] = set()
+    for step in spec.steps:
+        connection: str | None = None
+        if isinstance(step, QueryStep):
+            connection = step.connection or warehouse
+        elif isinstance(step, SearchStep):
+            connection = step.connection or crm
+        if connection is not None:
+            connections.add(connection)
+        kind = _step_kind(step, connection, config)
+        assets.append(
+            _step_asset(loaded, step, deps[step.id], data_deps[step.id], connection, kind)
+        )
+    assets.extend(_output_asset(loaded, output) for output in spec.outputs)
+    assets.append(_report_asset(loaded))
+    return assets, connections
+
+
+def _step_kind(step: Step, connection: str | None, config: ExecutorConfig) -> str:
+    if connection is None:
+        return "duckdb"
+    resource_class = connection_type(config.connections[connection]).resource_class
+    return resource_class.kind
+
+
+def _code_reference(loaded: LoadedPlaybook, line: int | None) -> dict[str, Any]:
+    """Links the asset to its playbook file and line in the UI."""
+    # Code references are a beta API; the link is worth it, the warning on every load is not.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        reference = dg.CodeReferencesMetadataValue(
+            code_references=[
+                dg.LocalFileCodeReference(
+                    file_path=str(loaded.path.resolve()), line_number=line, label="playbook"
+                )
+            ]
+        )
+    return {"dagster/code_references": reference}
+
+
+def _step_asset(
+    loaded: LoadedPlaybook,
+    step: Step,
+    upstream: Sequence[str],
+    data_upstream: Sequence[str],
+    connection: str | None,
+    kind: str,
+) -> dg.AssetsDefinition:
+    spec = loaded.spec
+    ins = {name: dg.AssetIn(key=[spec.id, name]) for name in data_upstream}
+    order_only = [dg.AssetKey([spec.id, name]) for name in upstream if name not in data_upstream]
+    resource_keys = {parameters_resource_key(spec.id), "run_settings"}
+    if connection is not None:
+        resource_keys.add(connection_resource_key(connection))
+    description = step.title + (f"\n\n{step.description}" if step.description else "")
+    location = loaded.step_location(step.id)
+    metadata = {
+        "playbook/step_type": step.type,
+        "playbook/source": step.source,
+        "playbook/file": f"{location}",
+        **_code_reference(loaded, location.line),
+    }
+    if connection is not None:
+        metadata["playbook/connection"] = connection
+
+    @dg.asset(
+        key=[spec.id, step.id],
+        group_name=spec.id,
+        ins=ins,
+        deps=order_only,
+        description=description,
+        kinds={kind},
+        metadata=metadata,
+        required_resource_keys=resource_keys,
+        tags={"playbook/step_type": step.type},
+    )
+    def compute(context: dg.AssetExecutionContext, **inputs: pa.Table) -> dg.Output[pa.Table]:
+        parameters = getattr(context.resources, parameters_resource_key(spec.id))
+        resolution = ResolutionContext(parameters=parameters, steps=inputs)
+        settings: RunSettings = context.resources.run_settings
+
+        def run() -> StepResult:
+            if isinstance(step, QueryStep):
+                resource: WarehouseResource = getattr(
+                    context.resources, connection_resource_key(connection or "")
+                )
+                return run_query_step(step, spec, resolution, resource)
+            if isinstance(step, SearchStep):
+                crm_resource: CrmResource = getattr(
+                    context.resources, connection_resource_key(connection or "")
+                )
+                return run_search_step(step, resolution, crm_resource)
+            return run_transform_step(step, resolution)
+
+        result, elapsed_ms = _timed(context, run, step.id, settings.retry_attempts, loaded)
+        return dg.Output(result.table, metadata=step_metadata(result, elapsed_ms))
+
+    return compute
+
+
+def _timed(
+    context: dg.AssetExecutionContext,
+    run: Callable[[], StepResult],
+    step_id: str,
+    retry_attempts: int,
+    loaded: LoadedPlaybook,
+) -> tuple[StepResult, float]:
+    started = time.perf_counter()
+    try:
+        result = run()
+    except TransientStepError as e:
+        e.at(location=loaded.step_location(step_id), step=step_id)
+        if context.retry_number < retry_attempts:
+            delay = min(30.0, 0.5 * 2**context.retry_number)
+            context.log.warning(f"{e}; retrying in {delay:.1f}s")
+            raise dg.RetryRequested(max_retries=retry_attempts, seconds_to_wait=delay) from e
+        raise dg.Failure(description=str(e)) from e
+    except PlaybookError as e:
+        e.at(location=loaded.step_location(step_id), step=step_id)
+        raise dg.Failure(description=str(e), allow_retries=False) from e
+    return result, (time.perf_counter() - started) * 1000
+
+
+def step_metadata(result: StepResult, elapsed_ms: float) -> dict[str, Any]:
+    """Materialization metadata of a step: rows, time, request, schema and a preview."""
+    table = result.table
+    metadata: dict[str, Any] = {
+        "dagster/row_count": dg.MetadataValue.int(table.num_rows),
+        "execution_time_ms": dg.MetadataValue.float(round(elapsed_ms, 1)),
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(name=f.name, type=str(f.type)) for f in table.schema]
+        ),
+        "preview": dg.MetadataValue.md(markdown_preview(table)),
+    }
+    if isinstance(result.request, str):
+        metadata["sql"] = dg.MetadataValue.md(f"```sql\n{result.request.strip()}\n```")
+    elif result.request is not None:
+        metadata["search_request"] = dg.MetadataValue.json(result.request)
+    return metadata
+
+
+def markdown_preview(table: pa.Table, rows: int = PREVIEW_ROWS) -> str:
+    """The first rows of a table as a markdown table."""
+    head = table.slice(0, rows).to_pylist()
+    if not table.column_names:
+        return "(no columns)"
+    lines = [
+        "| " + " | ".join(table.column_names) + " |",
+        "|" + "---|" * len(table.column_names),
+    ]
+    for row in head:
+        cells = ["" if value is None else str(value).replace("|", "\\|") for value in row.values()]
+        lines.append("| " + " | ".join(cells) + " |")
+    if table.num_rows > rows:
+        lines.append(f"\n{table.num_rows - rows} more rows")
+    return "\n".join(lines)
+
+
+def _output_asset(loaded: LoadedPlaybook, output: OutputSpec) -> dg.AssetsDefinition:
+    spec = loaded.spec
+    source = loaded.output_source(output)
+    location = loaded.output_location(output.name)
+    has_aggregates = any(other.type == "aggregate" for other in spec.outputs)
+    description = output.description or (
+        f"Aggregates of {source}" if output.type == "aggregate" else f"Output: {source}"
+    )
+
+    @dg.asset(
+        key=[spec.id, output.name],
+        group_name=spec.id,
+        ins={"source": dg.AssetIn(key=[spec.id, source])},
+        description=description,
+        kinds={"duckdb"},
+        metadata={
+            "playbook/output_type": output.type,
+            "playbook/file": str(location),
+            **_code_reference(loaded, location.line),
+        },
+        tags={"playbook/output_type": output.type},
+    )
+    def compute(context: dg.AssetExecutionContext, source: pa.Table) -> dg.Output[pa.Table]:
+        started = time.perf_counter()
+        if output.type == "aggregate":
+            metrics = [(metric.name, metric.expression) for metric in output.metrics]
+            try:
+                table = aggregate_table(source, [], metrics)
+            except PlaybookError as e:
+                e.at(location=location, field="metrics")
+                raise dg.Failure(description=str(e), allow_retries=False) from e
+            values = aggregate_output_values(table)
+            metadata = step_metadata(StepResult(table), (time.perf_counter() - started) * 1000)
+            metadata["values"] = dg.MetadataValue.json(values)
+        else:
+            table = source
+            metadata = step_metadata(StepResult(table), (time.perf_counter() - started) * 1000)
+        insights = default_output_insights(output, table, include_totals=not has_aggregates)
+        metadata["insights"] = dg.MetadataValue.json(insights)
+        return dg.Output(table, metadata=metadata)
+
+    return compute
+
+
+def _report_asset(loaded: LoadedPlaybook) -> dg.AssetsDefinition:
+    spec = loaded.spec
+    upstream = [dg.AssetKey([spec.id, output.name]) for output in spec.outputs]
+    upstream += [dg.AssetKey([spec.id, step_id]) for step_id in spec.step_ids]
+
+    @dg.asset(
+        key=[spec.id, REPORT_ASSET],
+        group_name=spec.id,
+        deps=upstream,
+        description=f"Run report of {spec.name}: step statuses, outputs and insights (JSON).",
+        kinds={"json"},
+        required_resource_keys={parameters_resource_key(spec.id), "run_settings"},
+        metadata=_code_reference(loaded, 1),
+    )
+    def compute(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        settings: RunSettings = context.resources.run_settings
+        run_context = RunContext(
+            dagster_run_id=context.run.run_id,
+            parameters=getattr(context.resources, parameters_resource_key(spec.id)),
+            data_warehouse=context.run.tags.get(TAG_DATA_WAREHOUSE, ""),
+            crm=context.run.tags.get(TAG_CRM, ""),
+        )
+        report = assemble_run_report(context.instance, loaded, run_context, report_running=True)
+        metadata: dict[str, Any] = {
+            "run_id": report["run_id"],
+            "status": report["status"],
+            "insights": dg.MetadataValue.md("\n".join(f"- {i}" for i in report["insights"])),
+        }
+        if settings.save_artifacts:
+            path = write_run_report(report, Path(settings.artifacts_dir))
+            metadata["artifact_path"] = dg.MetadataValue.path(str(path))
+        return dg.MaterializeResult(metadata=metadata)
+
+    return compute
+
+
+def broken_playbook_asset(broken: BrokenPlaybook) -> dg.AssetSpec:
+    """An asset that shows a broken playbook and its error in the UI."""
+    group = broken.playbook_id if broken.playbook_id and broken.playbook_id.isidentifier() else None
+    name = group or Path(broken.display_path).stem.replace("-", "_")
+    return dg.AssetSpec(
+        key=[name if name.isidentifier() else "invalid", "invalid_playbook"],
+        group_name=group or "invalid_playbooks",
+        description=f"This playbook failed to load and does not run.\n\n```\n{broken.error}\n```",
+        metadata={
+            "error": dg.MetadataValue.text(str(broken.error)),
+            "playbook/file": broken.display_path,
+        },
+        tags={"playbook/status": "invalid"},
+    )
+
+
+def parameters_run_config(playbook_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Run config that sets a playbook's parameters."""
+    return {"resources": {parameters_resource_key(playbook_id): {"config": dict(values)}}}
+
+
+def run_config_values(spec: PlaybookSpec, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Coerced parameter values in the shape Dagster config accepts (dates as text)."""
+    out: dict[str, Any] = {}
+    for parameter in spec.parameters:
+        value = values.get(parameter.name)
+        if value is None:
+            continue
+        if parameter.type == "date":
+            out[parameter.name] = value.isoformat()
+        elif parameter.type == "number":
+            out[parameter.name] = float(value)
+        else:
+            out[parameter.name] = value
+    return out

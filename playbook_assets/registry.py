@@ -1,0 +1,93 @@
+"""The one registry: connection type names used in config -> their implementations.
+
+Adding a warehouse or CRM means writing its module (same interface as the others) and adding
+one line here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import dagster as dg
+from pydantic import ValidationError
+
+from playbook_assets.config import ConnectionSettings, ExecutorConfig, resolve_env
+from playbook_assets.config import whole_env_reference as env_reference
+from playbook_assets.crm.base import CrmResource
+from playbook_assets.crm.demo import DemoCrm
+from playbook_assets.errors import ConfigError, unknown_name_hint
+from playbook_assets.warehouses.base import WarehouseResource
+from playbook_assets.warehouses.duckdb import DuckDBWarehouse
+
+ConnectionCategory = Literal["data_warehouse", "crm"]
+
+
+@dataclass(frozen=True)
+class ConnectionType:
+    """A kind of connection: its category, resource class and which settings are paths."""
+
+    category: ConnectionCategory
+    resource_class: type[WarehouseResource] | type[CrmResource]
+    path_settings: tuple[str, ...] = ()
+
+
+CONNECTION_TYPES: Mapping[str, ConnectionType] = {
+    "duckdb": ConnectionType("data_warehouse", DuckDBWarehouse, path_settings=("database",)),
+    "demo": ConnectionType("crm", DemoCrm, path_settings=("database",)),
+}
+
+
+def connection_type(settings: ConnectionSettings) -> ConnectionType:
+    """The registered type of a connection block."""
+    found = CONNECTION_TYPES.get(settings.type)
+    if found is None:
+        raise ConfigError(
+            f"connection '{settings.name}' has unknown type '{settings.type}'",
+            location=settings.location,
+            hint=unknown_name_hint(settings.type, CONNECTION_TYPES, "connection type"),
+        )
+    return found
+
+
+def connection_category(config: ExecutorConfig, name: str) -> ConnectionCategory:
+    """Whether the named connection is a data warehouse or a CRM."""
+    return connection_type(config.connections[name]).category
+
+
+def build_resource(
+    config: ExecutorConfig, name: str, environ: Mapping[str, str] | None = None
+) -> WarehouseResource | CrmResource:
+    """The Dagster resource for a named connection.
+
+    A setting written as exactly ``${VAR}`` becomes ``dg.EnvVar("VAR")``, so secrets are
+    read at run time and never appear in run config; relative paths are resolved against the
+    config file's folder.
+    """
+    settings = config.connections[name]
+    kind = connection_type(settings)
+    fields = kind.resource_class.model_fields
+    values: dict[str, Any] = {}
+    for key, raw in settings.settings.items():
+        where = settings.setting_locations.get(key, settings.location)
+        if key not in fields:
+            raise ConfigError(
+                f"unknown setting '{key}' for a {settings.type} connection",
+                location=where,
+                hint=unknown_name_hint(key, fields, "setting"),
+            )
+        reference = env_reference(raw)
+        if reference is not None and reference[1] is None and key not in kind.path_settings:
+            values[key] = dg.EnvVar(reference[0])
+            continue
+        value = resolve_env(raw, environ, where)
+        if key in kind.path_settings and isinstance(value, str) and value != ":memory:":
+            value = str(config.resolve_path(value))
+        values[key] = value
+    try:
+        return kind.resource_class(**values)
+    except (ValidationError, dg.DagsterInvalidConfigError) as e:
+        raise ConfigError(
+            f"invalid settings for connection '{name}': {e}", location=settings.location
+        ) from e

@@ -1,0 +1,106 @@
+"""Running one playbook through Dagster on the instance in ``$DAGSTER_HOME``.
+
+Used by the command line and by programs: the run is an ordinary Dagster run (it shows in
+the UI with its materializations) and the result is the run report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from playbook_assets.catalog import LoadedPlaybook, PlaybookCatalog
+from playbook_assets.config import ExecutorConfig
+from playbook_assets.factory import (
+    TAG_CRM,
+    TAG_DATA_WAREHOUSE,
+    FactoryOptions,
+    build_definitions,
+    effective_connections,
+    parameters_run_config,
+    run_config_values,
+)
+from playbook_assets.parameters import resolve_parameters
+from playbook_assets.report import RunContext, assemble_run_report, report_path, write_run_report
+
+DEFAULT_DAGSTER_HOME = "dagster_home"
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """A request to run one playbook."""
+
+    loaded: LoadedPlaybook
+    config: ExecutorConfig
+    file_parameters: Mapping[str, Any] = field(default_factory=dict)
+    text_parameters: Mapping[str, str] = field(default_factory=dict)
+    data_warehouse: str | None = None
+    crm: str | None = None
+    save_artifacts: bool = True
+    log_level: str = "WARNING"
+
+
+def dagster_instance() -> dg.DagsterInstance:
+    """The instance in ``$DAGSTER_HOME`` (default ``./dagster_home``, created if missing)."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        home = str(Path(DEFAULT_DAGSTER_HOME).resolve())
+        os.environ["DAGSTER_HOME"] = home
+    Path(home).mkdir(parents=True, exist_ok=True)
+    return dg.DagsterInstance.get()
+
+
+def run_playbook(request: RunRequest, instance: dg.DagsterInstance | None = None) -> dict[str, Any]:
+    """Run a playbook and return its run report.
+
+    Parameters from ``text_parameters`` (``k=v`` text) override ``file_parameters``. Bad
+    parameters or connection names raise ``PlaybookValidationError`` before anything runs.
+    """
+    spec = request.loaded.spec
+    parameters = resolve_parameters(spec, {**request.file_parameters, **request.text_parameters})
+
+    options = FactoryOptions(
+        data_warehouse=request.data_warehouse,
+        crm=request.crm,
+        save_artifacts=request.save_artifacts,
+    )
+    warehouse, crm = effective_connections(request.config, options)
+    catalog = PlaybookCatalog(playbooks={spec.id: request.loaded})
+    definitions = build_definitions(catalog, request.config, options, only=[spec.id])
+    job = definitions.resolve_job_def(spec.id)
+    run_config = parameters_run_config(spec.id, run_config_values(spec, parameters))
+    run_config["loggers"] = {"console": {"config": {"log_level": request.log_level}}}
+
+    instance = instance or dagster_instance()
+    result = job.execute_in_process(
+        run_config=run_config,
+        instance=instance,
+        raise_on_error=False,
+        tags={"playbook/launched_by": "cli", TAG_DATA_WAREHOUSE: warehouse, TAG_CRM: crm},
+    )
+    save = request.save_artifacts and request.config.artifacts.enabled
+    artifacts_dir = request.config.artifacts_dir
+    report = assemble_run_report(
+        instance,
+        request.loaded,
+        RunContext(
+            dagster_run_id=result.run_id,
+            parameters=parameters,
+            data_warehouse=warehouse,
+            crm=crm,
+        ),
+        artifacts_dir=artifacts_dir if save else None,
+    )
+    if save:
+        existing = report_path(artifacts_dir, report["run_id"])
+        if existing.exists():
+            # The run's report asset wrote it: keep that file, it is the record of the run.
+            return json.loads(existing.read_text(encoding="utf-8"))
+        write_run_report(report, artifacts_dir)
+    return report

@@ -1,0 +1,342 @@
+"""Pydantic models of the playbook YAML.
+
+Every model rejects unknown keys, so a typo is an error with the file and line instead of a
+setting silently ignored. The models check the shape of one playbook; checks that need the
+whole playbook (references, cycles, expressions) live in ``catalog``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+PLAYBOOK_ID_PATTERN = r"^[a-z][a-z0-9_]*$"
+
+ParameterType = Literal["string", "number", "integer", "boolean", "array", "date", "identifier"]
+StepSource = Literal["data_warehouse", "crm", "transform", "api"]
+FilterOperator = Literal[
+    "EQ",
+    "NEQ",
+    "LT",
+    "LTE",
+    "GT",
+    "GTE",
+    "IN",
+    "NOT_IN",
+    "BETWEEN",
+    "HAS_PROPERTY",
+    "NOT_HAS_PROPERTY",
+    "CONTAINS_TOKEN",
+]
+JoinType = Literal["inner", "left", "right", "outer"]
+
+# Which operators take which value fields (HubSpot's CRM search semantics).
+OPERATORS_WITHOUT_VALUE = frozenset({"HAS_PROPERTY", "NOT_HAS_PROPERTY"})
+OPERATORS_WITH_VALUES = frozenset({"IN", "NOT_IN"})
+OPERATORS_WITH_RANGE = frozenset({"BETWEEN"})
+
+
+class StrictModel(BaseModel):
+    """Base of every spec model: unknown keys are errors, instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSourceSpec(StrictModel):
+    """A kind of data source the playbook needs."""
+
+    type: Literal["data_warehouse", "crm", "api", "file"] = Field(
+        description="Kind of source: data_warehouse, crm, api or file."
+    )
+    required: bool = Field(default=True, description="Whether the playbook cannot run without it.")
+
+
+class ParameterSpec(StrictModel):
+    """A user-configurable parameter of the playbook."""
+
+    name: str = Field(pattern=IDENTIFIER_PATTERN, description="Name used in ${parameters.NAME}.")
+    type: ParameterType = Field(default="string", description="Type the value is checked against.")
+    default: Any = Field(default=None, description="Value used when the run gives none.")
+    description: str = Field(default="", description="What the parameter controls.")
+    required: bool = Field(
+        default=False, description="A run must give a value (only meaningful without a default)."
+    )
+
+
+class QueryConfig(StrictModel):
+    """Configuration of a warehouse ``query`` step."""
+
+    template: str = Field(description="SQL with {{name}} placeholders.")
+    parameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Values of the placeholders: literal YAML values are SQL code; "
+        "${...} references are rendered as safe literals.",
+    )
+
+
+class SearchFilter(StrictModel):
+    """One CRM search filter, in HubSpot's terms."""
+
+    property: str = Field(description="CRM property name, e.g. dealstage.")
+    operator: FilterOperator = Field(description="Comparison operator (HubSpot names).")
+    value: Any = Field(default=None, description="Value for single-value operators.")
+    values: list[Any] | str | None = Field(
+        default=None, description="Values for IN / NOT_IN (a list or a ${...} reference)."
+    )
+    high_value: Any = Field(default=None, description="Upper bound for BETWEEN.")
+
+    @model_validator(mode="after")
+    def _value_fields_match_operator(self) -> SearchFilter:
+        op = self.operator
+        if op in OPERATORS_WITHOUT_VALUE:
+            if self.value is not None or self.values is not None or self.high_value is not None:
+                raise ValueError(f"operator {op} takes no value, values or high_value")
+        elif op in OPERATORS_WITH_VALUES:
+            if self.values is None:
+                raise ValueError(f"operator {op} needs 'values' (a list)")
+            if self.value is not None or self.high_value is not None:
+                raise ValueError(f"operator {op} takes 'values', not 'value'/'high_value'")
+        elif op in OPERATORS_WITH_RANGE:
+            if self.value is None or self.high_value is None:
+                raise ValueError("operator BETWEEN needs 'value' (low) and 'high_value' (high)")
+            if self.values is not None:
+                raise ValueError("operator BETWEEN takes 'value' and 'high_value', not 'values'")
+        else:
+            if self.value is None:
+                raise ValueError(f"operator {op} needs 'value'")
+            if self.values is not None or self.high_value is not None:
+                raise ValueError(f"operator {op} takes 'value' only")
+        return self
+
+
+class SearchSort(StrictModel):
+    """One sort key of a CRM search."""
+
+    property: str = Field(description="Property to sort by.")
+    direction: Literal["ASCENDING", "DESCENDING"] = Field(
+        default="ASCENDING", description="ASCENDING or DESCENDING."
+    )
+
+
+class SearchConfig(StrictModel):
+    """Configuration of a CRM ``search`` step (HubSpot search semantics on every CRM)."""
+
+    object: str = Field(description="CRM object type: deals, companies, contacts, ...")
+    filters: list[SearchFilter] = Field(
+        default_factory=list, description="Filters that must all match (AND)."
+    )
+    filter_groups: list[list[SearchFilter]] = Field(
+        default_factory=list,
+        description="Groups of filters: a record matches if all filters of any group match.",
+    )
+    properties: list[str] = Field(
+        default_factory=list, description="Properties to return (default: the object's defaults)."
+    )
+    sorts: list[SearchSort] = Field(default_factory=list, description="Sort order of results.")
+    limit: int | None = Field(
+        default=None, ge=1, description="Maximum number of records (default: all matching)."
+    )
+    associations: list[str] = Field(
+        default_factory=list,
+        description="Associated object types to add as <object>_id columns, e.g. companies.",
+    )
+
+    @model_validator(mode="after")
+    def _filters_or_groups(self) -> SearchConfig:
+        if self.filters and self.filter_groups:
+            raise ValueError("use either 'filters' or 'filter_groups', not both")
+        return self
+
+    def groups(self) -> list[list[SearchFilter]]:
+        """The filter groups to OR together (``filters`` is a single group)."""
+        if self.filter_groups:
+            return self.filter_groups
+        return [self.filters] if self.filters else []
+
+
+class JoinConfig(StrictModel):
+    """Configuration of a ``join`` transform."""
+
+    left: str = Field(description="Left input: ${steps.ID}.")
+    right: str = Field(description="Right input: ${steps.ID}.")
+    on: str = Field(description="Join condition: 'a = b' equalities joined by AND.")
+    type: JoinType = Field(default="inner", description="inner, left, right or outer.")
+
+
+class MetricSpec(StrictModel):
+    """A named aggregate expression."""
+
+    name: str = Field(pattern=IDENTIFIER_PATTERN, description="Output column name.")
+    expression: str = Field(
+        description="Aggregate expression, e.g. SUM(arr); 'AGG(x) WHERE cond' filters it."
+    )
+
+
+class AggregateConfig(StrictModel):
+    """Configuration of an ``aggregate`` transform."""
+
+    input: str = Field(description="Input: ${steps.ID}.")
+    group_by: list[str] = Field(default_factory=list, description="Columns to group by.")
+    metrics: list[MetricSpec] = Field(min_length=1, description="Aggregates to compute.")
+
+
+class FilterConfig(StrictModel):
+    """Configuration of a ``filter`` transform."""
+
+    input: str = Field(description="Input: ${steps.ID}.")
+    condition: str = Field(description="Boolean expression rows must satisfy.")
+
+
+class StepBase(StrictModel):
+    """Fields shared by every step type."""
+
+    id: str = Field(pattern=IDENTIFIER_PATTERN, description="Step identifier, unique in the file.")
+    name: str | None = Field(default=None, description="Human-readable name (default: the id).")
+    description: str = Field(default="", description="What the step does.")
+    depends_on: list[str] = Field(
+        default_factory=list, description="Steps that must run first, beyond those referenced."
+    )
+
+    @property
+    def title(self) -> str:
+        """The human-readable name."""
+        return self.name or self.id
+
+
+class QueryStep(StepBase):
+    """Runs a SQL query on a data warehouse."""
+
+    type: Literal["query"] = Field(description="Step type.")
+    source: Literal["data_warehouse"] = Field(
+        default="data_warehouse", description="Always data_warehouse."
+    )
+    connection: str | None = Field(
+        default=None, description="Named connection (default: defaults.data_warehouse)."
+    )
+    config: QueryConfig = Field(description="The query.")
+
+
+class SearchStep(StepBase):
+    """Searches a CRM."""
+
+    type: Literal["search"] = Field(description="Step type.")
+    source: Literal["crm"] = Field(default="crm", description="Always crm.")
+    connection: str | None = Field(
+        default=None, description="Named connection (default: defaults.crm)."
+    )
+    config: SearchConfig = Field(description="The search.")
+
+
+class JoinStep(StepBase):
+    """Joins two step results."""
+
+    type: Literal["join"] = Field(description="Step type.")
+    source: Literal["transform"] = Field(default="transform", description="Always transform.")
+    config: JoinConfig = Field(description="The join.")
+
+
+class AggregateStep(StepBase):
+    """Aggregates a step result."""
+
+    type: Literal["aggregate"] = Field(description="Step type.")
+    source: Literal["transform"] = Field(default="transform", description="Always transform.")
+    config: AggregateConfig = Field(description="The aggregation.")
+
+
+class FilterStep(StepBase):
+    """Filters a step result."""
+
+    type: Literal["filter"] = Field(description="Step type.")
+    source: Literal["transform"] = Field(default="transform", description="Always transform.")
+    config: FilterConfig = Field(description="The filter.")
+
+
+StepSpec = Annotated[
+    QueryStep | SearchStep | JoinStep | AggregateStep | FilterStep,
+    Field(discriminator="type"),
+]
+TransformStep = JoinStep | AggregateStep | FilterStep
+
+
+class OutputSpec(StrictModel):
+    """A final output of the playbook."""
+
+    name: str = Field(pattern=IDENTIFIER_PATTERN, description="Output name, unique in the file.")
+    source: str | None = Field(
+        default=None,
+        description="${steps.ID}; for an aggregate, defaults to the first data output's source.",
+    )
+    type: Literal["data", "aggregate"] = Field(default="data", description="data or aggregate.")
+    description: str = Field(default="", description="What the output holds.")
+    metrics: list[MetricSpec] = Field(
+        default_factory=list, description="Aggregates computed over the source (aggregate only)."
+    )
+
+    @model_validator(mode="after")
+    def _metrics_match_type(self) -> OutputSpec:
+        if self.type == "aggregate" and not self.metrics:
+            raise ValueError("an aggregate output needs 'metrics'")
+        if self.type == "data":
+            if self.metrics:
+                raise ValueError("'metrics' needs type: aggregate")
+            if self.source is None:
+                raise ValueError("a data output needs 'source: ${steps.ID}'")
+        return self
+
+
+class PlaybookSpec(StrictModel):
+    """One playbook: a named sequence of steps and its outputs."""
+
+    id: str = Field(
+        pattern=PLAYBOOK_ID_PATTERN, description="Unique identifier (lower case, digits, _)."
+    )
+    name: str = Field(description="Human-readable name.")
+    description: str = Field(default="", description="What the playbook does.")
+    version: str = Field(default="1.0", description="Version of the playbook.")
+    data_sources: list[DataSourceSpec] = Field(
+        default_factory=list, description="Kinds of source the playbook needs."
+    )
+    parameters: list[ParameterSpec] = Field(
+        default_factory=list, description="User-configurable parameters."
+    )
+    steps: list[StepSpec] = Field(min_length=1, description="The steps, in any order.")
+    outputs: list[OutputSpec] = Field(default_factory=list, description="Final outputs.")
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: Any) -> Any:
+        # `version: 1.0` in YAML is a float; the version is text.
+        return str(value) if isinstance(value, int | float) else value
+
+    @property
+    def step_ids(self) -> list[str]:
+        """Step ids in file order."""
+        return [step.id for step in self.steps]
+
+    def step(self, step_id: str) -> QueryStep | SearchStep | JoinStep | AggregateStep | FilterStep:
+        """The step with this id (the id must exist)."""
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+    def parameter(self, name: str) -> ParameterSpec | None:
+        """The declared parameter with this name, if any."""
+        for parameter in self.parameters:
+            if parameter.name == name:
+                return parameter
+        return None
+
+
+class PlaybookFile(StrictModel):
+    """The root of a playbook file: a single ``playbook:`` key."""
+
+    playbook: PlaybookSpec = Field(description="The playbook.")
+
+
+def is_identifier(text: str) -> bool:
+    """Whether ``text`` is a plain identifier (letters, digits, _)."""
+    return re.fullmatch(IDENTIFIER_PATTERN, text) is not None

@@ -1,0 +1,1 @@
+"""Data warehouse integrations: one module per warehouse, each a ``WarehouseResource``."""

@@ -1,0 +1,69 @@
+"""DuckDB as the data warehouse (the embedded default)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import ClassVar
+
+import duckdb
+import pyarrow as pa
+from pydantic import Field
+
+from playbook_assets.demo import ensure_demo_warehouse
+from playbook_assets.errors import TerminalStepError, TransientStepError
+from playbook_assets.warehouses.base import WarehouseResource
+
+# A writer holds DuckDB's file lock for a moment (demo data is written to a temporary file
+# and renamed, so this is rare); retry the connect a few times before giving up.
+_CONNECT_ATTEMPTS = 5
+
+
+class DuckDBWarehouse(WarehouseResource):
+    """A DuckDB database file queried read-only (read-write with ``allow_writes: true``).
+
+    With ``demo_data: true`` the demo warehouse is generated into ``database`` on first use.
+    """
+
+    dialect: ClassVar[str] = "duckdb"
+    kind: ClassVar[str] = "duckdb"
+
+    database: str = Field(description="Path of the DuckDB file, or ':memory:'.")
+    demo_data: bool = Field(
+        default=False, description="Generate the demo warehouse into the file when it is missing."
+    )
+    demo_scale: float = Field(default=1.0, gt=0, description="Scale of generated demo data.")
+    threads: int | None = Field(default=None, ge=1, description="DuckDB threads (default: all).")
+
+    def run_query(self, sql: str) -> pa.Table:
+        """Run ``sql`` and return the whole result as an Arrow table."""
+        if self.demo_data and self.database != ":memory:":
+            ensure_demo_warehouse(Path(self.database), self.demo_scale)
+        connection = self._connect()
+        try:
+            relation = connection.sql(sql)
+            # A statement that returns no rows (allowed with allow_writes) has no relation.
+            return relation.to_arrow_table() if relation is not None else pa.table({})
+        except duckdb.Error as e:
+            raise TerminalStepError(f"DuckDB rejected the query: {e}") from e
+        finally:
+            connection.close()
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        config: dict[str, str | bool | int | float | list[str]] = {}
+        if self.threads is not None:
+            config["threads"] = self.threads
+        read_only = not self.allow_writes and self.database != ":memory:"
+        if read_only and not Path(self.database).exists():
+            raise TerminalStepError(
+                f"DuckDB database file not found: {self.database}",
+                hint="check connections.<name>.database in the config, or set demo_data: true",
+            )
+        for attempt in range(_CONNECT_ATTEMPTS):
+            try:
+                return duckdb.connect(self.database, read_only=read_only, config=config)
+            except duckdb.IOException as e:
+                if attempt == _CONNECT_ATTEMPTS - 1:
+                    raise TransientStepError(f"cannot open DuckDB file {self.database}: {e}") from e
+                time.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")

@@ -1,0 +1,120 @@
+"""Loading YAML while keeping the line of every key, so errors can say file:line."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from playbook_assets.errors import PlaybookValidationError, SourceLocation
+
+PathKey = tuple[str | int, ...]
+
+
+class PlaybookYamlLoader(yaml.SafeLoader):
+    """The safe loader with YAML 1.2 booleans: only true/false, so ``on:`` stays a key."""
+
+
+PlaybookYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+PlaybookYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """Parsed YAML data plus the line of every mapping key and sequence item."""
+
+    path: str
+    data: Any
+    lines: dict[PathKey, int] = field(default_factory=dict)
+
+    def location(self, path: Sequence[str | int] = ()) -> SourceLocation:
+        """The location of the deepest known prefix of ``path`` (a pydantic ``loc`` works)."""
+        key: PathKey = tuple(path)
+        while key and key not in self.lines:
+            key = key[:-1]
+        return SourceLocation(self.path, self.lines.get(key, 1))
+
+    def location_of_loc(self, loc: Sequence[str | int]) -> SourceLocation:
+        """Map a pydantic error ``loc`` onto the document, skipping union tags it adds."""
+        node = self.data
+        matched: list[str | int] = []
+        for part in loc:
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+                matched.append(part)
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                node = node[part]
+                matched.append(part)
+            # Anything else is a tag pydantic added (e.g. the step type of a union): skip it.
+        return self.location(matched)
+
+
+def load_yaml(text: str, path: str) -> YamlDocument:
+    """Parse YAML with the safe loader; duplicate keys and syntax errors name file:line."""
+    try:
+        node = yaml.compose(text, Loader=PlaybookYamlLoader)
+        if node is None:
+            return YamlDocument(path=path, data=None)
+        lines: dict[PathKey, int] = {}
+        _collect_lines(node, (), lines, path)
+        data = yaml.load(text, Loader=PlaybookYamlLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(e, "problem", None) or str(e)
+        raise PlaybookValidationError(
+            f"invalid YAML: {problem}",
+            location=SourceLocation(path, line),
+            hint="check indentation and quoting",
+        ) from e
+    return YamlDocument(path=path, data=data, lines=lines)
+
+
+def load_yaml_file(path: Path, display_path: str | None = None) -> YamlDocument:
+    """Read and parse a YAML file; a missing or unreadable file is a validation error."""
+    shown = display_path or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise PlaybookValidationError(
+            f"cannot read file: {e.strerror}", location=SourceLocation(shown)
+        ) from e
+    return load_yaml(text, shown)
+
+
+def _collect_lines(node: yaml.Node, path: PathKey, lines: dict[PathKey, int], file: str) -> None:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise PlaybookValidationError(
+                    "a mapping key must be a plain name, not a list or mapping",
+                    location=SourceLocation(file, line),
+                )
+            key = key_node.value
+            if key in seen:
+                raise PlaybookValidationError(
+                    f"duplicate key '{key}' (first defined on line {seen[key]})",
+                    location=SourceLocation(file, line),
+                    hint="remove one of them",
+                )
+            seen[key] = line
+            lines[(*path, key)] = line
+            _collect_lines(value_node, (*path, key), lines, file)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines[(*path, index)] = item.start_mark.line + 1
+            _collect_lines(item, (*path, index), lines, file)

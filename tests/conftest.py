@@ -1,0 +1,106 @@
+"""Shared fixtures: demo data generated once per session, and a throwaway project folder."""
+
+from __future__ import annotations
+
+import textwrap
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from playbook_assets.demo import write_demo_crm, write_demo_warehouse
+
+# Small enough to be quick, large enough that every template has non-trivial results.
+TEST_SCALE = 0.2
+
+for category in (dg.BetaWarning, dg.PreviewWarning):
+    warnings.filterwarnings("ignore", category=category)
+
+
+@dataclass(frozen=True)
+class DemoFiles:
+    """The demo warehouse and CRM files of the test session."""
+
+    warehouse: Path
+    crm: Path
+
+
+@dataclass(frozen=True)
+class Project:
+    """A throwaway deployment: config file, playbooks folder, artifacts, Dagster home."""
+
+    root: Path
+    config_path: Path
+    playbooks_dir: Path
+    artifacts_dir: Path
+    dagster_home: Path
+
+    def add_playbook(self, name: str, text: str) -> Path:
+        """Write a playbook file into the deployment's playbooks folder."""
+        path = self.playbooks_dir / name
+        path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+        return path
+
+
+@pytest.fixture(scope="session")
+def demo_files(tmp_path_factory: pytest.TempPathFactory) -> DemoFiles:
+    """Demo data at the test scale, generated once for the session."""
+    folder = tmp_path_factory.mktemp("demo")
+    files = DemoFiles(warehouse=folder / "warehouse.duckdb", crm=folder / "demo_crm.duckdb")
+    write_demo_warehouse(files.warehouse, scale=TEST_SCALE)
+    write_demo_crm(files.crm, scale=TEST_SCALE)
+    return files
+
+
+def write_config(root: Path, demo: DemoFiles, extra: str = "") -> Path:
+    """A config file in ``root/config`` using the session's demo files."""
+    config_dir = root / "config"
+    (config_dir / "playbooks").mkdir(parents=True, exist_ok=True)
+    path = config_dir / "playbook-executor.yaml"
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            playbook_executor:
+              defaults:
+                data_warehouse: duckdb
+                crm: demo
+              connections:
+                duckdb:
+                  database: {demo.warehouse}
+                demo:
+                  database: {demo.crm}
+              artifacts:
+                directory: ../artifacts
+              execution:
+                retry_attempts: 1
+            """
+        )
+        + extra,
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def project(
+    tmp_path: Path, demo_files: DemoFiles, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Project]:
+    """A deployment in a temporary folder, used as the working directory."""
+    config_path = write_config(tmp_path, demo_files)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.delenv("PLAYBOOK_CONFIG", raising=False)
+    monkeypatch.delenv("PLAYBOOK_STRICT", raising=False)
+    yield Project(
+        root=tmp_path,
+        config_path=config_path,
+        playbooks_dir=config_path.parent / "playbooks",
+        artifacts_dir=tmp_path / "artifacts",
+        dagster_home=home,
+    )

@@ -1,0 +1,237 @@
+"""The ``playbook`` command line: outputs, exit codes and error messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from playbook_assets.cli import EXIT_INVALID, EXIT_OK, EXIT_STEP_FAILED, main
+from tests.conftest import Project
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cli(project: Project, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main([*args, "--config", str(project.config_path)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def report_of(out: str) -> dict[str, Any]:
+    return json.loads(out)
+
+
+def test_list_json(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(project, capsys, "list", "--json")
+    assert code == EXIT_OK
+    data = json.loads(out)
+    assert [p["id"] for p in data["playbooks"]] == [
+        "at_risk_renewals",
+        "churn_risk",
+        "expansion_candidates",
+        "health_dashboard",
+        "presales_analysis",
+        "segment_analysis",
+    ]
+    presales = next(p for p in data["playbooks"] if p["id"] == "presales_analysis")
+    assert presales["steps"] == 3 and presales["origin"] == "builtin"
+    assert data["invalid"] == []
+
+
+def test_show(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(project, capsys, "show", "segment_analysis")
+    assert code == EXIT_OK
+    assert "segment_analysis: Segment Deep Dive (version 1.0)" in out
+    assert "  segment (string) = 'enterprise' - Segment to analyse" in out
+    assert "  segment_pipeline: Segment Accounts with Open Deals [transform/join]" in out
+
+
+def test_validate_reports_broken_and_exits_2(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = cli(project, capsys, "validate")
+    assert code == EXIT_OK
+    assert "ok presales_analysis (" in out
+    project.add_playbook("bad.yaml", "playbook:\n  id: bad\n  name: Bad\n  stepz: []\n")
+    code, out, err = cli(project, capsys, "validate")
+    assert code == EXIT_INVALID
+    assert "ok presales_analysis" in out
+    assert "error: config/playbooks/bad.yaml:4: unknown key 'stepz'; did you mean 'steps'?" in err
+
+
+def test_validate_strict_fails_on_replaced_builtin(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (REPO / "playbook_defs/templates/churn_risk.yaml").read_text()
+    project.add_playbook("churn.yaml", text)
+    code, _, err = cli(project, capsys, "validate")
+    assert code == EXIT_OK
+    assert "playbook 'churn_risk' replaces the built-in churn_risk.yaml" in err
+    code, _, _ = cli(project, capsys, "validate", "--strict")
+    assert code == EXIT_INVALID
+
+
+def test_validate_given_paths(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = project.root / "elsewhere.yaml"
+    bad.write_text("playbook:\n  id: Bad-Id\n  name: x\n  steps: []\n")
+    code, _, err = cli(project, capsys, "validate", str(bad))
+    assert code == EXIT_INVALID
+    assert "elsewhere.yaml:2: field 'id': String should match pattern" in err
+
+
+def test_run_unknown_playbook(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(project, capsys, "run", "presales")
+    assert code == EXIT_INVALID and out == ""
+    assert "unknown playbook 'presales'" in err
+    assert "valid ids: at_risk_renewals, churn_risk, expansion_candidates" in err
+
+
+def test_run_bad_parameter_value(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(project, capsys, "run", "segment_analysis", "min_arr=lots")
+    assert code == EXIT_INVALID and out == ""
+    assert err.strip() == (
+        "error: parameter 'min_arr' expects a number, got 'lots'; for example min_arr=50000"
+    )
+
+
+def test_run_unknown_parameter(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(project, capsys, "run", "segment_analysis", "--param", "segmnt=smb")
+    assert code == EXIT_INVALID
+    assert "has no parameter 'segmnt'; did you mean 'segment'?" in err
+
+
+def test_run_unknown_connection_override(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = cli(project, capsys, "run", "health_dashboard", "--data-warehouse", "duckbd")
+    assert code == EXIT_INVALID
+    assert "--data-warehouse names unknown connection 'duckbd'; did you mean 'duckdb'?" in err
+    code, _, err = cli(project, capsys, "run", "health_dashboard", "--crm", "duckdb")
+    assert code == EXIT_INVALID
+    assert "--crm names connection 'duckdb', which is a data warehouse" in err
+
+
+def test_run_writes_report_and_artifacts(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = cli(project, capsys, "run", "health_dashboard", "min_arr=100000")
+    assert code == EXIT_OK
+    report = report_of(out)
+    assert report["run_id"].startswith("run_")
+    assert len(report["run_id"]) == len("run_20260128_143000_abc123")
+    assert report["artifact_path"] == f"artifacts/{report['run_id']}.json"
+    stored = json.loads((project.root / report["artifact_path"]).read_text())
+    assert stored == report
+    assert report["summary"] == {
+        "total_steps": 4,
+        "successful_steps": 4,
+        "failed_steps": 0,
+        "skipped_steps": 0,
+        "total_execution_time_ms": pytest.approx(
+            sum(s["execution_time_ms"] for s in report["steps"]), abs=0.2
+        ),
+    }
+    assert report["metadata"]["data_warehouse"] == "duckdb"
+    assert report["metadata"]["crm"] == "demo"
+    assert report["metadata"]["parameters_used"] == {"min_arr": 100000}
+    # The run is an ordinary run of the instance in DAGSTER_HOME, visible in the UI.
+    instance = dg.DagsterInstance.from_config(str(project.dagster_home))
+    run = instance.get_run_by_id(report["dagster_run_id"])
+    assert run is not None and run.job_name == "health_dashboard"
+    assert run.status == dg.DagsterRunStatus.SUCCESS
+    parquet = list((project.artifacts_dir / "data" / "health_dashboard").glob("*/*.parquet"))
+    assert len(parquet) == 8
+
+
+def test_run_no_artifacts_writes_nothing(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = cli(project, capsys, "run", "expansion_candidates", "--no-artifacts")
+    assert code == EXIT_OK
+    report = report_of(out)
+    assert report["artifact_path"] is None
+    assert report["outputs"]["summary"]["values"]["candidates"] == 100
+    assert not project.artifacts_dir.exists()
+
+
+def test_params_file_and_overrides(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    params = project.root / "params.yaml"
+    params.write_text("segment: smb\nmin_arr: 20000\nhealth_threshold: 40\n")
+    code, out, _ = cli(
+        project, capsys, "run", "segment_analysis", "--params-file", str(params), "min_arr=25000"
+    )
+    assert code == EXIT_OK
+    used = report_of(out)["metadata"]["parameters_used"]
+    assert used == {"segment": "smb", "min_arr": 25000, "health_threshold": 40}
+
+
+def test_failed_step_exits_1_with_report(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.add_playbook(
+        "bad_sql.yaml",
+        """
+        playbook:
+          id: bad_sql
+          name: Bad SQL
+          steps:
+            - id: first
+              type: query
+              config: {template: "SELECT * FROM analytics.no_such_table"}
+            - id: second
+              type: filter
+              config: {input: "${steps.first}", condition: "1 = 1"}
+            - id: independent
+              type: query
+              config: {template: "SELECT 42 AS answer"}
+        """,
+    )
+    code, out, _ = cli(project, capsys, "run", "bad_sql")
+    assert code == EXIT_STEP_FAILED
+    report = report_of(out)
+    assert report["status"] == "failed"
+    statuses = {step["step_id"]: step["status"] for step in report["steps"]}
+    assert statuses == {"first": "error", "second": "skipped", "independent": "success"}
+    error = report["steps"][0]["error"]
+    assert error.startswith("config/playbooks/bad_sql.yaml:5: step 'first': DuckDB rejected")
+    assert "no_such_table" in error
+    assert report["summary"]["successful_steps"] == 1
+    assert (project.root / report["artifact_path"]).exists()
+
+
+def test_injection_through_a_parameter_is_a_literal(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    payload = "enterprise' OR '1'='1"
+    code, out, _ = cli(project, capsys, "run", "segment_analysis", f"segment={payload}")
+    assert code == EXIT_OK
+    report = report_of(out)
+    assert report["outputs"]["summary"]["values"]["accounts"] == 0
+
+
+def test_console_script_end_to_end(project: Project) -> None:
+    """The installed ``playbook`` command, as a user runs it, in a fresh process."""
+    script = Path(sys.executable).parent / "playbook"
+    env = {**os.environ, "DAGSTER_HOME": str(project.dagster_home)}
+    done = subprocess.run(
+        [str(script), "run", "presales_analysis", "--config", str(project.config_path)],
+        capture_output=True,
+        text=True,
+        cwd=project.root,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["playbook_id"] == "presales_analysis"
+    assert [step["status"] for step in report["steps"]] == ["success"] * 3
+    assert report["insights"]
+    assert "Traceback" not in done.stderr

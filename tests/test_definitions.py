@@ -1,0 +1,103 @@
+"""The code location as deployed: the built-in playbooks' full asset graph, and Dagster's own
+validation of the module."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+EXPECTED_ASSETS = {
+    "at_risk_renewals": [
+        "at_risk",
+        "at_risk_accounts",
+        "health_distribution",
+        "pipeline",
+        "renewal_pipeline",
+        "renewals",
+        "run_report",
+        "summary",
+    ],
+    "churn_risk": [
+        "companies",
+        "crm_companies",
+        "declining_accounts",
+        "run_report",
+        "summary",
+        "usage_decline",
+    ],
+    "expansion_candidates": [
+        "by_segment",
+        "candidates",
+        "expansion_list",
+        "run_report",
+        "segments",
+        "summary",
+    ],
+    "health_dashboard": [
+        "accounts",
+        "accounts_to_review",
+        "by_segment",
+        "by_status",
+        "high_value_low_health",
+        "run_report",
+        "segment_breakdown",
+        "status_breakdown",
+        "summary",
+    ],
+    "presales_analysis": [
+        "account_health",
+        "combine_results",
+        "open_deals",
+        "opportunities_with_health",
+        "run_report",
+        "summary",
+    ],
+    "segment_analysis": [
+        "accounts",
+        "open_deals",
+        "pipeline",
+        "pipeline_summary",
+        "run_report",
+        "segment_accounts",
+        "segment_pipeline",
+        "summary",
+    ],
+}
+
+
+def test_defs_has_every_builtin_asset_and_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    monkeypatch.delenv("PLAYBOOK_CONFIG", raising=False)
+    monkeypatch.setenv("PLAYBOOK_STRICT", "1")
+    module = importlib.import_module("playbook_defs.definitions")
+    defs = importlib.reload(module).defs
+    keys = defs.resolve_asset_graph().get_all_asset_keys()
+    found: dict[str, list[str]] = {}
+    for key in keys:
+        found.setdefault(key.path[0], []).append(key.path[1])
+    assert {group: sorted(names) for group, names in found.items()} == EXPECTED_ASSETS
+    assert sorted(job.name for job in defs.jobs or []) == sorted(EXPECTED_ASSETS)
+
+
+def test_dagster_definitions_validate() -> None:
+    dagster = Path(sys.executable).parent / "dagster"
+    env = {**os.environ, "PLAYBOOK_STRICT": "1"}
+    env.pop("PLAYBOOK_CONFIG", None)
+    done = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Validation successful" in done.stdout + done.stderr

@@ -1,0 +1,224 @@
+"""Each built-in template end to end through the command line, checked against the same
+question answered independently in SQL over the same demo files."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+import pytest
+
+from playbook_assets.cli import main
+from tests.conftest import DemoFiles, Project
+
+
+@pytest.fixture
+def sql(demo_files: DemoFiles) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Both demo files attached read-only: ``wh`` (warehouse) and ``crm``."""
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{demo_files.warehouse}' AS wh (READ_ONLY)")
+    con.execute(f"ATTACH '{demo_files.crm}' AS crm (READ_ONLY)")
+    yield con
+    con.close()
+
+
+def run(project: Project, capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
+    code = main(["run", *args, "--config", str(project.config_path), "--json"])
+    out = capsys.readouterr().out
+    report = json.loads(out)
+    assert code == 0, report
+    assert report["status"] == "success"
+    assert all(step["status"] == "success" for step in report["steps"])
+    return report
+
+
+def close(actual: Any, expected: Any) -> bool:
+    if isinstance(expected, Decimal):
+        expected = float(expected)
+    return actual == pytest.approx(expected, rel=1e-9)
+
+
+def test_presales_analysis(
+    project: Project, capsys: pytest.CaptureFixture[str], sql: duckdb.DuckDBPyConnection
+) -> None:
+    report = run(project, capsys, "presales_analysis")
+    expected = sql.execute(
+        """
+        SELECT COUNT(*), SUM(d.amount), AVG(a.health_score),
+               COUNT(*) FILTER (WHERE a.health_status = 'At-Risk'),
+               SUM(d.amount) FILTER (WHERE a.health_status = 'At-Risk')
+        FROM crm.deals d
+        LEFT JOIN crm.deal_company dc ON dc.deal_id = d.hs_object_id
+        LEFT JOIN wh.analytics.accounts a ON a.account_id = dc.company_id
+        WHERE d.dealstage IN ('qualifiedtobuy', 'presentationscheduled', 'decisionmakerboughtin')
+        """
+    ).fetchone()
+    assert expected is not None and expected[0] > 100 and expected[3] > 0
+    summary = report["outputs"]["summary"]["values"]
+    assert summary["open_deals"] == expected[0]
+    assert close(summary["total_pipeline"], expected[1])
+    assert close(summary["avg_health_score"], expected[2])
+    assert summary["at_risk_deals"] == expected[3]
+    assert close(summary["at_risk_pipeline"], expected[4])
+    steps = {step["step_id"]: step for step in report["steps"]}
+    assert steps["open_deals"]["row_count"] == expected[0]
+    assert report["outputs"]["opportunities_with_health"]["row_count"] == expected[0]
+    assert report["metadata"]["parameters_used"] == {
+        "stages": ["qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin"],
+        "accounts_table": "analytics.accounts",
+    }
+    assert f"At risk deals: {expected[3]:,}" in report["insights"]
+
+
+def test_presales_analysis_with_other_stages(
+    project: Project, capsys: pytest.CaptureFixture[str], sql: duckdb.DuckDBPyConnection
+) -> None:
+    report = run(project, capsys, "presales_analysis", "stages=contractsent")
+    expected = sql.execute(
+        "SELECT COUNT(*), SUM(amount) FROM crm.deals WHERE dealstage = 'contractsent'"
+    ).fetchone()
+    assert expected is not None
+    assert report["outputs"]["summary"]["values"]["open_deals"] == expected[0]
+    assert close(report["outputs"]["summary"]["values"]["total_pipeline"], expected[1])
+
+
+def test_at_risk_renewals(
+    project: Project, capsys: pytest.CaptureFixture[str], sql: duckdb.DuckDBPyConnection
+) -> None:
+    report = run(project, capsys, "at_risk_renewals", "min_arr=20000", "limit=25")
+    at_risk = sql.execute(
+        """
+        SELECT account_id FROM wh.analytics.accounts
+        WHERE health_status = 'At-Risk' AND arr >= 20000
+          AND renewal_date BETWEEN DATE '2026-11-01' AND DATE '2027-04-30'
+        ORDER BY arr DESC, account_id LIMIT 25
+        """
+    ).fetchall()
+    distribution = sql.execute(
+        "SELECT COUNT(DISTINCT health_status) FROM wh.analytics.accounts"
+    ).fetchone()
+    renewals = sql.execute(
+        """
+        SELECT COUNT(*), SUM(amount) FROM crm.deals
+        WHERE dealtype = 'existingbusiness' AND NOT hs_is_closed
+          AND closedate BETWEEN DATE '2026-11-01' AND DATE '2027-04-30'
+        """
+    ).fetchone()
+    assert renewals is not None and distribution is not None
+    assert 0 < len(at_risk) <= 25
+    steps = {step["step_id"]: step for step in report["steps"]}
+    assert steps["at_risk_accounts"]["row_count"] == len(at_risk)
+    assert steps["health_distribution"]["row_count"] == distribution[0] == 4
+    assert report["outputs"]["pipeline"]["values"]["renewal_deals"] == renewals[0]
+    assert close(report["outputs"]["pipeline"]["values"]["renewal_amount"], renewals[1])
+    assert report["metadata"]["parameters_used"]["min_arr"] == 20000
+    assert report["metadata"]["parameters_used"]["renewal_from"] == "2026-11-01"
+
+
+def test_expansion_candidates(
+    project: Project, capsys: pytest.CaptureFixture[str], sql: duckdb.DuckDBPyConnection
+) -> None:
+    report = run(project, capsys, "expansion_candidates", "limit=50")
+    expected = sql.execute(
+        """
+        SELECT COUNT(*), SUM(arr) FROM (
+          SELECT arr FROM wh.analytics.accounts
+          WHERE seats_purchased > 0 AND seats_used * 1.0 / seats_purchased >= 0.9
+            AND health_score >= 60
+            AND account_id IN (SELECT account_id FROM wh.analytics.product_usage)
+          ORDER BY ROUND(seats_used * 1.0 / seats_purchased, 3) DESC, arr DESC, account_id
+          LIMIT 50)
+        """
+    ).fetchone()
+    assert expected is not None and expected[0] == 50
+    summary = report["outputs"]["summary"]["values"]
+    assert summary["candidates"] == 50
+    assert close(summary["candidate_arr"], expected[1])
+    assert report["outputs"]["segments"]["row_count"] <= 3
+
+
+def test_churn_risk(
+    project: Project, capsys: pytest.CaptureFixture[str], sql: duckdb.DuckDBPyConnection
+) -> None:
+    report = run(project, capsys, "churn_risk")
+    expected = sql.execute(
+        """
+        SELECT COUNT(*), SUM(a.arr)
+        FROM wh.analytics.accounts a
+        JOIN wh.analytics.product_usage r ON r.account_id = a.account_id
+             AND r.month = DATE '2026-10-01'
+        JOIN wh.analytics.product_usage e ON e.account_id = a.account_id
+             AND e.month = DATE '2026-07-01'
+        WHERE a.health_status <> 'Churned' AND e.active_users > 0
+          AND (r.active_users - e.active_users) * 1.0 / e.active_users <= -0.2
+        """
+    ).fetchone()
+    assert expected is not None and expected[0] > 0
+    summary = report["outputs"]["summary"]["values"]
+    assert summary["declining_accounts"] == expected[0]
+    assert close(summary["arr_at_risk"], expected[1])
+    # Every declining account is a CRM company (the demo CRM's companies are the accounts).
+    assert report["outputs"]["companies"]["row_count"] == expected[0]
+
+
+def test_health_dashboard(
+    project: Project, capsys: pytest.CaptureFixture[str], sql: duckdb.DuckDBPyConnection
+) -> None:
+    report = run(project, capsys, "health_dashboard")
+    totals = sql.execute(
+        """
+        SELECT COUNT(*), SUM(arr), AVG(health_score),
+               SUM(arr) FILTER (WHERE health_status = 'At-Risk'),
+               COUNT(*) FILTER (WHERE arr >= 50000
+                                AND health_status IN ('At-Risk', 'Churned'))
+        FROM wh.analytics.accounts
+        """
+    ).fetchone()
+    assert totals is not None
+    summary = report["outputs"]["summary"]["values"]
+    assert summary["total_accounts"] == totals[0]
+    assert close(summary["total_arr"], totals[1])
+    assert close(summary["avg_health_score"], totals[2])
+    assert close(summary["at_risk_arr"], totals[3])
+    assert report["outputs"]["accounts_to_review"]["row_count"] == totals[4] > 0
+    assert report["outputs"]["status_breakdown"]["row_count"] == 4
+    assert report["outputs"]["segment_breakdown"]["row_count"] == 3
+
+
+def test_segment_analysis(
+    project: Project, capsys: pytest.CaptureFixture[str], sql: duckdb.DuckDBPyConnection
+) -> None:
+    report = run(
+        project,
+        capsys,
+        "segment_analysis",
+        "segment=mid-market",
+        "min_arr=50000",
+        "health_threshold=70",
+    )
+    accounts = sql.execute(
+        """
+        SELECT COUNT(*), SUM(arr), COUNT(*) FILTER (WHERE health_score < 70)
+        FROM wh.analytics.accounts WHERE segment = 'mid-market' AND arr >= 50000
+        """
+    ).fetchone()
+    pipeline = sql.execute(
+        """
+        SELECT COUNT(d.hs_object_id), SUM(d.amount)
+        FROM wh.analytics.accounts a
+        LEFT JOIN (crm.deal_company dc JOIN crm.deals d
+                   ON d.hs_object_id = dc.deal_id AND NOT d.hs_is_closed)
+          ON dc.company_id = a.account_id
+        WHERE a.segment = 'mid-market' AND a.arr >= 50000
+        """
+    ).fetchone()
+    assert accounts is not None and pipeline is not None and accounts[0] > 0
+    summary = report["outputs"]["summary"]["values"]
+    assert summary["accounts"] == accounts[0]
+    assert close(summary["segment_arr"], accounts[1])
+    assert summary["accounts_needing_attention"] == accounts[2]
+    assert report["outputs"]["pipeline_summary"]["values"]["open_deals"] == pipeline[0]
+    assert close(report["outputs"]["pipeline_summary"]["values"]["open_pipeline"], pipeline[1])

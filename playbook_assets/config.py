@@ -60,7 +60,7 @@ class ExecutionConfig(_ConfigModel):
 
 class _ConfigFile(_ConfigModel):
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
-    connections: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    connections: dict[str, dict[str, Any] | None] | None = None
     artifacts: ArtifactsConfig = Field(default_factory=ArtifactsConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
 
@@ -206,10 +206,14 @@ def load_config_file(path: Path, environ: Mapping[str, str] | None = None) -> Ex
         ) from e
 
     base_dir = path.resolve().parent
-    connections = {
-        name: _connection_settings(name, block, document)
-        for name, block in parsed.connections.items()
-    }
+    if parsed.connections is None:
+        # No connections section: the embedded DuckDB and demo CRM, under the config's folder.
+        connections = dict(embedded_config(base_dir).connections)
+    else:
+        connections = {
+            name: _connection_settings(name, block, document)
+            for name, block in parsed.connections.items()
+        }
     config = ExecutorConfig(
         path=path,
         base_dir=base_dir,

@@ -78,7 +78,13 @@ def build_resource(
                 hint=unknown_name_hint(key, fields, "setting"),
             )
         reference = env_reference(raw)
-        if reference is not None and reference[1] is None and key not in kind.path_settings:
+        if (
+            reference is not None
+            and reference[1] is None
+            and key not in kind.path_settings
+            and fields[key].annotation is str
+        ):
+            # Text settings (tokens, passwords) are read by Dagster when the run starts.
             values[key] = dg.EnvVar(reference[0])
             continue
         value = resolve_env(raw, environ, where)
@@ -87,7 +93,10 @@ def build_resource(
         values[key] = value
     try:
         return kind.resource_class(**values)
-    except (ValidationError, dg.DagsterInvalidConfigError) as e:
+    except ValidationError as e:
+        first = e.errors()[0]
+        key = str(first["loc"][0]) if first["loc"] else ""
         raise ConfigError(
-            f"invalid settings for connection '{name}': {e}", location=settings.location
+            f"invalid setting '{key}' for connection '{name}': {first['msg']}",
+            location=settings.setting_locations.get(key, settings.location),
         ) from e

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -20,7 +19,6 @@ import yaml
 from playbook_assets.catalog import PlaybookCatalog, load_catalog, load_playbook_file
 from playbook_assets.config import ExecutorConfig, load_config
 from playbook_assets.errors import PlaybookError, PlaybookValidationError
-from playbook_assets.spec import PlaybookSpec
 
 EXIT_OK = 0
 EXIT_STEP_FAILED = 1
@@ -306,41 +304,37 @@ def _print_summary(report: dict[str, Any], out: TextIO) -> None:
 
 
 def _cmd_demo_init(args: argparse.Namespace) -> int:
+    from playbook_assets.crm.demo import DemoCrm
     from playbook_assets.demo import write_demo_crm, write_demo_warehouse
-    from playbook_assets.registry import connection_type
+    from playbook_assets.registry import build_resource
+    from playbook_assets.warehouses.duckdb import DuckDBWarehouse
 
     if args.scale <= 0:
         raise PlaybookValidationError("--scale must be greater than 0", hint="e.g. --scale 0.1")
     config = load_config(args.config)
-    written = 0
-    for name, settings in config.connections.items():
-        kind = settings.type
-        if kind not in {"duckdb", "demo"} or "database" not in settings.settings:
+    targets: list[tuple[str, Path, Any]] = []
+    for name in config.connections:
+        if config.connections[name].type not in {"duckdb", "demo"}:
             continue
-        if kind == "duckdb" and not settings.settings.get("demo_data"):
-            continue
-        connection_type(settings)
-        path = config.resolve_path(str(settings.settings["database"]))
+        resource = build_resource(config, name)
+        if isinstance(resource, DemoCrm):
+            targets.append((name, Path(resource.database), write_demo_crm))
+        elif isinstance(resource, DuckDBWarehouse) and resource.demo_data:
+            targets.append((name, Path(resource.database), write_demo_warehouse))
+    if not targets:
+        raise PlaybookValidationError(
+            f"no demo connection in {config.display_path}",
+            hint="the demo needs a 'demo' CRM connection or a duckdb one with demo_data: true",
+        )
+    for name, path, writer in targets:
         if path.exists() and not args.force:
             sys.stdout.write(f"{name}: {path} exists (use --force to regenerate)\n")
             continue
-        writer = write_demo_warehouse if kind == "duckdb" else write_demo_crm
         counts = writer(path, scale=args.scale)
-        written += 1
         summary = ", ".join(f"{table} {rows:,}" for table, rows in counts.items())
         sys.stdout.write(f"{name}: wrote {path} ({summary})\n")
-    if not written and not any(s.type in {"duckdb", "demo"} for s in config.connections.values()):
-        raise PlaybookValidationError(
-            "no demo connection in the config", hint="the demo needs a duckdb or demo connection"
-        )
     return EXIT_OK
 
 
-def playbook_parameters_help(spec: PlaybookSpec) -> str:
-    """One line per parameter, for error messages."""
-    return "; ".join(f"{p.name} ({p.type})" for p in spec.parameters)
-
-
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONWARNINGS", "ignore")
     raise SystemExit(main())

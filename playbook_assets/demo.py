@@ -810,6 +810,13 @@ def _generate_deals(accounts: _Accounts, n: int, seed: int) -> tuple[pa.Table, p
         np.where(is_expansion, rng.integers(-360, 180, n), rng.integers(-420, 180, n)),
     )
     closedate = (_REF_DAY + offset).astype(np.int32)
+    # An account has one current renewal deal: its others are earlier yearly cycles, closed.
+    renewals = np.flatnonzero(is_renewal)
+    _, first = np.unique(company[renewals], return_index=True)
+    earlier_cycle = np.zeros(n, dtype=bool)
+    earlier_cycle[renewals] = True
+    earlier_cycle[renewals[first]] = False
+    closedate = np.where(earlier_cycle, closedate - 365, closedate).astype(np.int32)
     future = closedate >= _REF_DAY
 
     health = accounts.health[company]
@@ -821,7 +828,7 @@ def _generate_deals(accounts: _Accounts, n: int, seed: int) -> tuple[pa.Table, p
     )
     won = rng.random(n) < win_rate
     closed_stage = np.where(won, 5, 6).astype(np.int8)
-    still_open = np.where(future, rng.random(n) < 0.85, rng.random(n) < 0.04)
+    still_open = np.where(future, rng.random(n) < 0.85, rng.random(n) < 0.04) & ~earlier_cycle
     stage = np.where(still_open, open_stage, closed_stage).astype(np.int8)
 
     arr = accounts.arr_cents[company].astype(np.float64)

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 import pytest
 
 from playbook_assets.cli import EXIT_INVALID, EXIT_OK, EXIT_STEP_FAILED, main
-from tests.conftest import Project
+from tests.conftest import DemoFiles, Project
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -235,3 +236,46 @@ def test_console_script_end_to_end(project: Project) -> None:
     assert [step["status"] for step in report["steps"]] == ["success"] * 3
     assert report["insights"]
     assert "Traceback" not in done.stderr
+
+
+def test_write_statement_is_refused_without_allow_writes(
+    project: Project, capsys: pytest.CaptureFixture[str], demo_files: DemoFiles
+) -> None:
+    project.add_playbook(
+        "writer.yaml",
+        """
+        playbook:
+          id: writer
+          name: Writer
+          steps:
+            - id: wipe
+              type: query
+              config: {template: "DELETE FROM analytics.accounts"}
+        """,
+    )
+    code, out, _ = cli(project, capsys, "run", "writer")
+    assert code == EXIT_STEP_FAILED
+    error = report_of(out)["steps"][0]["error"]
+    assert "only a single read-only statement is allowed" in error
+    assert "allow_writes: true" in error
+    with duckdb.connect(str(demo_files.warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM analytics.accounts").fetchone() == (2000,)
+
+
+def test_demo_init(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "conf" / "playbook-executor.yaml"
+    config.parent.mkdir()
+    config.write_text(
+        "playbook_executor:\n"
+        "  connections:\n"
+        "    duckdb: {database: '${DEMO_DIR:-data}/w.duckdb', demo_data: true}\n"
+        "    demo: {database: data/crm.duckdb}\n"
+    )
+    assert main(["demo", "init", "--scale", "0.05", "--config", str(config)]) == EXIT_OK
+    out = capsys.readouterr().out
+    warehouse = tmp_path / "conf" / "data" / "w.duckdb"
+    assert f"duckdb: wrote {warehouse} (analytics.accounts 500, " in out
+    assert "demo: wrote " in out and "deals 2,500" in out
+    assert main(["demo", "init", "--config", str(config)]) == EXIT_OK
+    assert f"duckdb: {warehouse} exists (use --force to regenerate)" in capsys.readouterr().out
+    assert main(["demo", "init", "--scale", "0", "--config", str(config)]) == EXIT_INVALID

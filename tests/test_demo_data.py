@@ -270,7 +270,7 @@ def test_every_deal_has_one_existing_company(con: duckdb.DuckDBPyConnection) -> 
         == 0
     )
     open_share = float(_one(con, "SELECT avg((NOT hs_is_closed)::INT) FROM crm.deals"))
-    assert 0.3 <= open_share <= 0.5
+    assert 0.25 <= open_share <= 0.5
     assert (
         _one(
             con,
@@ -388,3 +388,16 @@ def test_invalid_scale_is_rejected(tmp_path: Path, scale: float) -> None:
     with pytest.raises(PlaybookValidationError, match="scale"):
         write_demo_warehouse(tmp_path / "wh.duckdb", scale=scale)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_account_has_at_most_one_open_renewal(con: duckdb.DuckDBPyConnection) -> None:
+    most = _one(
+        con,
+        """SELECT max(n) FROM (
+             SELECT dc.company_id, count(*) AS n FROM crm.deals d
+             JOIN crm.deal_company dc ON dc.deal_id = d.hs_object_id
+             WHERE d.dealtype = 'existingbusiness' AND d.dealname LIKE '% - Renewal 2026'
+               AND NOT d.hs_is_closed
+             GROUP BY dc.company_id)""",
+    )
+    assert most == 1

@@ -8,11 +8,25 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+import dagster as dg
 import duckdb
 import pytest
 
+from playbook_assets.catalog import load_catalog
 from playbook_assets.cli import main
+from playbook_assets.config import load_config_file
+from playbook_assets.factory import build_definitions
+from playbook_defs import TEMPLATES_DIR
 from tests.conftest import DemoFiles, Project
+
+EXPECTED_OUTPUTS = {
+    "presales_analysis": ["opportunities_with_health", "summary"],
+    "at_risk_renewals": ["at_risk", "renewals", "summary", "pipeline"],
+    "expansion_candidates": ["expansion_list", "segments", "summary"],
+    "churn_risk": ["declining_accounts", "companies", "summary"],
+    "health_dashboard": ["status_breakdown", "segment_breakdown", "accounts_to_review", "summary"],
+    "segment_analysis": ["accounts", "pipeline", "summary", "pipeline_summary"],
+}
 
 
 @pytest.fixture
@@ -222,3 +236,24 @@ def test_segment_analysis(
     assert summary["accounts_needing_attention"] == accounts[2]
     assert report["outputs"]["pipeline_summary"]["values"]["open_deals"] == pipeline[0]
     assert close(report["outputs"]["pipeline_summary"]["values"]["open_pipeline"], pipeline[1])
+
+
+@pytest.mark.parametrize("playbook_id", sorted(EXPECTED_OUTPUTS))
+def test_template_job_materializes_every_asset(project: Project, playbook_id: str) -> None:
+    """Each template's job, run as Dagster runs it, materializes every step and output."""
+    config = load_config_file(project.config_path)
+    catalog = load_catalog(config, [TEMPLATES_DIR])
+    defs = build_definitions(catalog, config, only=[playbook_id])
+    instance = dg.DagsterInstance.ephemeral()
+    result = defs.resolve_job_def(playbook_id).execute_in_process(instance=instance)
+    assert result.success
+    materialized = {
+        event.asset_key.path[1]
+        for event in result.get_asset_materialization_events()
+        if event.asset_key is not None
+    }
+    spec = catalog.get(playbook_id).spec
+    assert materialized == {*spec.step_ids, *EXPECTED_OUTPUTS[playbook_id], "run_report"}
+    for output in spec.outputs:
+        table = result.output_for_node(f"{playbook_id}__{output.name}")
+        assert table.num_rows > 0, output.name

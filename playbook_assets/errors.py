@@ -105,6 +105,16 @@ class TransientStepError(StepExecutionError):
     """A failure a retry may fix: a dropped connection, throttling, a lock timeout."""
 
 
+class SourceUnreachableError(TransientStepError):
+    """The warehouse or CRM cannot be reached at all: connection refused, DNS failure, the
+    auth endpoint down, a timeout while connecting. Not a SQL error or a bad request. After
+    the retries, a step may fall back to its latest stored result (the cached fallback)."""
+
+
+class StepTimeoutError(TerminalStepError):
+    """The step ran past its time limit; the query was cancelled on the server."""
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """``did you mean 'x'?`` for the closest candidate, or None when nothing is close."""
     matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)

@@ -6,19 +6,34 @@ from typing import ClassVar
 
 import dagster as dg
 import pyarrow as pa
+from pydantic import Field
 
 
 class WarehouseResource(dg.ConfigurableResource):
     """A data warehouse that runs a rendered, single-statement query and returns Arrow.
 
-    ``dialect`` is the sqlglot dialect used to render run-time values as literals.
+    ``dialect`` is the sqlglot dialect used to render run-time values as literals; ``kind`` is
+    the Dagster kind shown on the step's asset.
+
+    Implementations raise, from ``playbook_assets.errors``:
+    - ``SourceUnreachableError`` when the warehouse cannot be reached (connection refused,
+      DNS, auth endpoint down, timeout while connecting);
+    - ``TransientStepError`` for failures a retry may fix (connection reset mid-query,
+      throttling, 5xx, lock or serialization timeouts);
+    - ``StepTimeoutError`` when ``timeout_seconds`` passed: the query has been cancelled on
+      the server, not left running;
+    - ``TerminalStepError`` for everything else (syntax, permission, missing table), with
+      the warehouse's message and the line of the rendered SQL it points at.
+    Secrets never appear in messages.
     """
 
     dialect: ClassVar[str] = "duckdb"
     kind: ClassVar[str] = "sql"
 
-    allow_writes: bool = False
+    allow_writes: bool = Field(
+        default=False, description="Allow statements other than a single read-only query."
+    )
 
-    def run_query(self, sql: str) -> pa.Table:
+    def run_query(self, sql: str, *, timeout_seconds: float | None = None) -> pa.Table:
         """Run ``sql`` (already rendered and checked) and return its result as Arrow."""
         raise NotImplementedError

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import ClassVar
@@ -11,7 +12,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from playbook_assets.demo import ensure_demo_warehouse
-from playbook_assets.errors import TerminalStepError, TransientStepError
+from playbook_assets.errors import StepTimeoutError, TerminalStepError, TransientStepError
 from playbook_assets.warehouses.base import WarehouseResource
 
 # A writer holds DuckDB's file lock for a moment (demo data is written to a temporary file
@@ -35,18 +36,39 @@ class DuckDBWarehouse(WarehouseResource):
     demo_scale: float = Field(default=1.0, gt=0, description="Scale of generated demo data.")
     threads: int | None = Field(default=None, ge=1, description="DuckDB threads (default: all).")
 
-    def run_query(self, sql: str) -> pa.Table:
-        """Run ``sql`` and return the whole result as an Arrow table."""
+    def run_query(self, sql: str, *, timeout_seconds: float | None = None) -> pa.Table:
+        """Run ``sql`` and return the whole result as an Arrow table.
+
+        With ``timeout_seconds``, a timer interrupts the query inside DuckDB when it runs
+        longer; the step then fails with ``StepTimeoutError``.
+        """
         if self.demo_data and self.database != ":memory:":
             ensure_demo_warehouse(Path(self.database), self.demo_scale)
         connection = self._connect()
+        timed_out = threading.Event()
+
+        def interrupt() -> None:
+            timed_out.set()
+            connection.interrupt()
+
+        timer = threading.Timer(timeout_seconds, interrupt) if timeout_seconds else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
         try:
             relation = connection.sql(sql)
             # A statement that returns no rows (allowed with allow_writes) has no relation.
             return relation.to_arrow_table() if relation is not None else pa.table({})
         except duckdb.Error as e:
+            if timed_out.is_set():
+                raise StepTimeoutError(
+                    f"the query ran longer than {timeout_seconds:g} s and was cancelled",
+                    hint="raise timeout_seconds on the step or in execution.timeout_seconds",
+                ) from e
             raise TerminalStepError(f"DuckDB rejected the query: {e}") from e
         finally:
+            if timer is not None:
+                timer.cancel()
             connection.close()
 
     def _connect(self) -> duckdb.DuckDBPyConnection:

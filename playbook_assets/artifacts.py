@@ -1,10 +1,26 @@
-"""The artifact store: step results as Parquet files, written through a Dagster I/O manager."""
+"""The artifact store: step and output results as Parquet files, written through a Dagster
+I/O manager, each with its sha256, byte size and row count.
+
+Layout under ``artifacts.directory``::
+
+    data/<playbook>/<asset>/[<partition>/]<dagster run id>.parquet   results (immutable)
+    <run_id>.json                                                    run reports
+    <run_id>.manifest.json                                           what a run produced
+    <run_id>.playbook.yaml                                           the playbook as it ran
+
+Files are written to a temporary name and renamed into place, so a reader never finds a
+partial file, and an existing file is never overwritten.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pyarrow as pa
@@ -14,78 +30,173 @@ from pydantic import Field
 from playbook_assets.errors import TerminalStepError
 
 PATH_METADATA_KEY = "artifact_path"
+SHA256_METADATA_KEY = "artifact_sha256"
+BYTES_METADATA_KEY = "artifact_bytes"
+PARQUET_COMPRESSION = "zstd"
+_HASH_CHUNK = 1 << 20
+_UNSAFE_PATH_CHARACTERS = re.compile(r"[^A-Za-z0-9._=-]")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write a file so that readers see either nothing or the whole file."""
+@dataclass(frozen=True)
+class EncodedTable:
+    """A result table with its Parquet encoding, made once by the step that produced it.
+
+    The step needs the content hash for the asset's data version; the I/O manager writes
+    the same bytes, so the table is encoded only once.
+    """
+
+    table: pa.Table
+    parquet: pa.Buffer
+    sha256: str
+
+    @property
+    def size(self) -> int:
+        """Size of the Parquet encoding in bytes."""
+        return self.parquet.size
+
+
+def encode_table(table: pa.Table) -> EncodedTable:
+    """Encode a table as zstd Parquet in memory and hash the bytes."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression=PARQUET_COMPRESSION)
+    buffer = sink.getvalue()
+    return EncodedTable(table=table, parquet=buffer, sha256=hashlib.sha256(buffer).hexdigest())
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _temporary_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def atomic_write_bytes(path: Path, data: bytes | pa.Buffer, *, overwrite: bool = True) -> None:
+    """Write a file so that readers see either nothing or the whole file.
+
+    With ``overwrite=False`` an existing file is left alone; writing different bytes to an
+    existing path is an error (artifacts are immutable).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temporary = _temporary_name(path)
     try:
         with temporary.open("wb") as handle:
-            handle.write(data)
+            handle.write(memoryview(data))
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        if overwrite:
+            os.replace(temporary, path)
+            return
+        try:
+            os.link(temporary, path)  # fails if the path exists: never replace an artifact
+        except FileExistsError:
+            if file_sha256(path) != file_sha256(temporary):
+                raise TerminalStepError(
+                    f"artifact {path} already exists with different content",
+                    hint="artifacts are immutable; this points at two runs sharing a run id",
+                ) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
 
 
-def write_parquet_atomically(table: pa.Table, path: Path) -> None:
-    """Write a table as zstd Parquet via a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        pq.write_table(table, temporary, compression="zstd")
-        os.replace(temporary, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
+def partition_path_segment(partition_key: str) -> str:
+    """A partition key as one safe path segment (multi-dimensional keys keep their parts)."""
+    return _UNSAFE_PATH_CHARACTERS.sub("_", partition_key) or "_"
 
 
 class ArtifactIOManager(dg.ConfigurableIOManager):
-    """Stores each step and output result as Parquet under ``<base_dir>/data/<asset key>/``.
+    """Stores each step and output result as zstd Parquet under ``<base_dir>/data/``.
 
-    One file per run (``<dagster run id>.parquet``); a step that runs without its upstream
-    in the same run reads the upstream's latest materialization.
+    One immutable file per asset, partition and run
+    (``data/<playbook>/<asset>/[<partition>/]<dagster run id>.parquet``), with its path,
+    sha256, byte size and row count in the materialization metadata. A step that runs
+    without its upstream in the same run reads the upstream's latest materialization of the
+    same partition.
     """
 
     base_dir: str = Field(description="Root folder of the artifact store.")
 
-    def artifact_path(self, asset_key: dg.AssetKey, run_id: str) -> Path:
-        """Where a run's result of an asset is stored."""
-        return Path(self.base_dir, "data", *asset_key.path, f"{run_id}.parquet")
+    def artifact_path(self, asset_key: dg.AssetKey, run_id: str, partition: str | None) -> Path:
+        """Where a run's result of an asset (and partition) is stored."""
+        folder = Path(self.base_dir, "data", *asset_key.path)
+        if partition is not None:
+            folder = folder / partition_path_segment(partition)
+        return folder / f"{run_id}.parquet"
 
-    def handle_output(self, context: dg.OutputContext, obj: pa.Table) -> None:
-        """Store a result table."""
-        if not isinstance(obj, pa.Table):
-            raise TerminalStepError(
-                f"{context.asset_key.to_user_string()} returned {type(obj).__name__}, "
-                "not an Arrow table"
-            )
-        path = self.artifact_path(context.asset_key, context.run_id)
-        write_parquet_atomically(obj, path)
-        context.add_output_metadata({PATH_METADATA_KEY: dg.MetadataValue.path(str(path))})
+    def handle_output(self, context: dg.OutputContext, obj: EncodedTable | pa.Table) -> None:
+        """Store a result and record where it is and what it hashes to."""
+        encoded = obj if isinstance(obj, EncodedTable) else None
+        if encoded is None:
+            if not isinstance(obj, pa.Table):
+                raise TerminalStepError(
+                    f"{context.asset_key.to_user_string()} returned {type(obj).__name__}, "
+                    "not an Arrow table"
+                )
+            encoded = encode_table(obj)
+        partition = context.partition_key if context.has_asset_partitions else None
+        path = self.artifact_path(context.asset_key, context.run_id, partition)
+        atomic_write_bytes(path, encoded.parquet, overwrite=False)
+        context.add_output_metadata(
+            {
+                PATH_METADATA_KEY: dg.MetadataValue.path(str(path)),
+                SHA256_METADATA_KEY: dg.MetadataValue.text(encoded.sha256),
+                BYTES_METADATA_KEY: dg.MetadataValue.int(encoded.size),
+            }
+        )
 
     def load_input(self, context: dg.InputContext) -> pa.Table:
         """Read an upstream result: this run's, else the latest materialization's."""
         key = context.asset_key
+        partition = context.asset_partition_key if context.has_asset_partitions else None
         upstream = context.upstream_output
         run_id = upstream.run_id if upstream is not None else None
-        path = self.artifact_path(key, run_id) if run_id else None
+        path = self.artifact_path(key, run_id, partition) if run_id else None
         if path is None or not path.exists():
-            event = context.instance.get_latest_materialization_event(key)
-            materialization = event.asset_materialization if event is not None else None
-            stored = materialization.metadata.get(PATH_METADATA_KEY) if materialization else None
+            stored = latest_artifact(context.instance, key, partition)
             if stored is None:
+                where = f" (partition {partition})" if partition else ""
                 raise TerminalStepError(
-                    f"no stored result of {key.to_user_string()}",
+                    f"no stored result of {key.to_user_string()}{where}",
                     hint="materialize the upstream step first (or run the whole playbook)",
                 )
-            path = Path(str(stored.value))
+            path = stored
         if not path.exists():
             raise TerminalStepError(
                 f"the stored result of {key.to_user_string()} is missing: {path}",
-                hint="materialize the upstream step again",
+                hint="materialize the upstream step again, or check `playbook artifacts verify`",
             )
         return pq.read_table(path)
+
+
+def latest_artifact(
+    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None
+) -> Path | None:
+    """The stored file of the latest materialization of an asset (and partition)."""
+    metadata = latest_materialization_metadata(instance, key, partition)
+    if metadata is None or PATH_METADATA_KEY not in metadata:
+        return None
+    return Path(str(metadata[PATH_METADATA_KEY]))
+
+
+def latest_materialization_metadata(
+    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None
+) -> dict[str, Any] | None:
+    """Metadata values of the latest materialization of an asset (and partition)."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=key, asset_partitions=[partition] if partition is not None else None
+        ),
+        limit=1,
+    ).records
+    if not records:
+        return None
+    materialization = records[0].asset_materialization
+    if materialization is None:
+        return None
+    return {name: value.value for name, value in materialization.metadata.items()}

@@ -26,6 +26,7 @@ from playbook_assets.errors import (
     unknown_name_hint,
 )
 from playbook_assets.expressions import check_columns, parse_condition, parse_join_on, parse_metric
+from playbook_assets.insights import check_insight
 from playbook_assets.parameters import coerce_parameter
 from playbook_assets.references import Reference, walk_references, whole_reference
 from playbook_assets.registry import CONNECTION_TYPES, connection_type
@@ -54,6 +55,7 @@ class LoadedPlaybook:
     document: YamlDocument
     origin: str  # "builtin" or "custom"
     sha256: str
+    text: str = ""  # the file as it was loaded: run records keep a copy
 
     @property
     def id(self) -> str:
@@ -186,6 +188,7 @@ def load_playbook_file(
         document=document,
         origin=origin,
         sha256=hashlib.sha256(raw).hexdigest(),
+        text=text,
     )
     validate_playbook(loaded, config)
     return loaded
@@ -471,6 +474,22 @@ def validate_playbook(loaded: LoadedPlaybook, config: ExecutorConfig) -> None:
             columns[step_id] = _validate_step(loaded, step, index, config, columns)
         except PlaybookError as e:
             raise e.at(location=at_step(index), step=step_id) from None
+
+    aggregates = {
+        output.name: [metric.name for metric in output.metrics]
+        for output in spec.outputs
+        if output.type == "aggregate"
+    }
+    tables = [*(output.name for output in spec.outputs if output.type == "data"), *step_ids]
+    for index, text in enumerate(spec.insights):
+        try:
+            check_insight(
+                text, aggregates=aggregates, tables=tables, parameters=sorted(parameter_names)
+            )
+        except PlaybookError as e:
+            raise e.at(
+                location=document.location(("playbook", "insights", index)), field="insights"
+            ) from None
 
     for index, output in enumerate(spec.outputs):
         if output.type != "aggregate":

@@ -110,6 +110,36 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print JSON even on a terminal")
     run.set_defaults(handler=_cmd_run)
 
+    rerun = commands.add_parser(
+        "rerun", parents=[common], help="run a stored run's playbook again with its parameters"
+    )
+    rerun.add_argument("run_id", metavar="RUN_ID")
+    rerun.add_argument("--json", action="store_true", help="print JSON even on a terminal")
+    rerun.set_defaults(handler=_cmd_rerun)
+
+    artifacts = commands.add_parser("artifacts", parents=[common], help="the artifact store")
+    artifact_commands = artifacts.add_subparsers(
+        dest="artifacts_command", metavar="COMMAND", required=True
+    )
+    artifacts_list = artifact_commands.add_parser("list", parents=[common], help="stored runs")
+    artifacts_list.add_argument("--playbook", metavar="ID", help="only runs of this playbook")
+    artifacts_list.add_argument("--json", action="store_true", help="print JSON")
+    artifacts_list.set_defaults(handler=_cmd_artifacts_list)
+    artifacts_show = artifact_commands.add_parser("show", parents=[common], help="a run's manifest")
+    artifacts_show.add_argument("run_id", metavar="RUN_ID")
+    artifacts_show.set_defaults(handler=_cmd_artifacts_show)
+    verify = artifact_commands.add_parser(
+        "verify", parents=[common], help="recompute every checksum of a run (or of all runs)"
+    )
+    verify.add_argument("run_id", metavar="RUN_ID", nargs="?")
+    verify.add_argument("--all", action="store_true", help="verify every stored run")
+    verify.set_defaults(handler=_cmd_artifacts_verify)
+    prune = artifact_commands.add_parser(
+        "prune", parents=[common], help="remove runs older than artifacts.retention_days"
+    )
+    prune.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    prune.set_defaults(handler=_cmd_artifacts_prune)
+
     demo = commands.add_parser("demo", parents=[common], help="demo data")
     demo_commands = demo.add_subparsers(dest="demo_command", metavar="COMMAND", required=True)
     init = demo_commands.add_parser("init", parents=[common], help="generate the demo data")
@@ -276,6 +306,121 @@ def _cmd_run(args: argparse.Namespace) -> int:
     else:
         _print_summary(report, sys.stdout)
     return EXIT_OK if report["status"] == "success" else EXIT_STEP_FAILED
+
+
+def _cmd_rerun(args: argparse.Namespace) -> int:
+    from playbook_assets.run_records import load_run, playbook_file
+    from playbook_assets.runner import RunRequest, run_playbook
+
+    config, catalog = _load(args)
+    record = load_run(config.artifacts_dir, args.run_id)
+    manifest = record.manifest
+    playbook_id = record.playbook_id
+    current = catalog.playbooks.get(playbook_id)
+    if current is not None and current.sha256 == manifest["playbook"]["sha256"]:
+        loaded = current
+    else:
+        copy = playbook_file(config.artifacts_dir, record.run_id)
+        sys.stderr.write(
+            f"note: {manifest['playbook']['file']} changed since {record.run_id}; "
+            f"rerunning the playbook as it ran, from {copy}\n"
+        )
+        loaded = load_playbook_file(copy, config, origin="rerun")
+    report = run_playbook(
+        RunRequest(
+            loaded=loaded,
+            config=config,
+            file_parameters=manifest["parameters"],
+            data_warehouse=manifest["connections"]["data_warehouse"] or None,
+            crm=manifest["connections"]["crm"] or None,
+            tags={"playbook/rerun_of": record.run_id},
+        )
+    )
+    if args.json or not sys.stdout.isatty():
+        _print_json(report)
+    else:
+        _print_summary(report, sys.stdout)
+    return EXIT_OK if report["status"] == "success" else EXIT_STEP_FAILED
+
+
+def _cmd_artifacts_list(args: argparse.Namespace) -> int:
+    from playbook_assets.run_records import iter_runs, summary_row
+
+    config = load_config(args.config)
+    rows = [
+        summary_row(record)
+        for record in iter_runs(config.artifacts_dir)
+        if args.playbook is None or record.playbook_id == args.playbook
+    ]
+    if args.json:
+        _print_json(rows)
+        return EXIT_OK
+    for row in rows:
+        sys.stdout.write(
+            f"{row['run_id']}  {row['playbook_id']:<24} {row['status']:<8} "
+            f"{row['artifacts']:>3} artifacts {row['bytes'] / 1024:>10,.1f} KiB  "
+            f"{row['executed_at']}\n"
+        )
+    if not rows:
+        sys.stdout.write(f"no stored runs in {config.artifacts_dir}\n")
+    return EXIT_OK
+
+
+def _cmd_artifacts_show(args: argparse.Namespace) -> int:
+    from playbook_assets.run_records import load_run
+
+    config = load_config(args.config)
+    _print_json(load_run(config.artifacts_dir, args.run_id).manifest)
+    return EXIT_OK
+
+
+def _cmd_artifacts_verify(args: argparse.Namespace) -> int:
+    from playbook_assets.run_records import iter_runs, load_run, verify_run
+
+    config = load_config(args.config)
+    if args.all == (args.run_id is not None):
+        raise PlaybookValidationError(
+            "give either a RUN_ID or --all", hint="e.g. playbook artifacts verify --all"
+        )
+    records = (
+        list(iter_runs(config.artifacts_dir))
+        if args.all
+        else [load_run(config.artifacts_dir, args.run_id)]
+    )
+    failed = 0
+    for record in records:
+        problems = verify_run(record)
+        if problems:
+            failed += 1
+            for problem in problems:
+                sys.stdout.write(f"FAILED {problem}\n")
+        else:
+            files = len(record.manifest["artifacts"]) + 1
+            sys.stdout.write(f"ok {record.run_id} ({files} files)\n")
+    return EXIT_STEP_FAILED if failed else EXIT_OK
+
+
+def _cmd_artifacts_prune(args: argparse.Namespace) -> int:
+    from playbook_assets.run_records import prune_runs
+    from playbook_assets.runner import dagster_instance
+
+    config = load_config(args.config)
+    result = prune_runs(
+        config.artifacts_dir,
+        config.artifacts.retention_days,
+        dagster_instance(),
+        dry_run=args.dry_run,
+    )
+    verb = "would remove" if args.dry_run else "removed"
+    for path in result.removed_files:
+        sys.stdout.write(f"{verb} {path}\n")
+    for path in result.kept_latest:
+        sys.stdout.write(f"kept {path} (latest materialization of its asset)\n")
+    sys.stdout.write(
+        f"{verb} {len(result.removed_runs)} runs older than "
+        f"{config.artifacts.retention_days} days ({len(result.removed_files)} files)\n"
+    )
+    return EXIT_OK
 
 
 def _print_json(data: Any) -> None:

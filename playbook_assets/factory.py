@@ -9,7 +9,7 @@ Broken playbooks appear as an asset carrying their error, in their own group.
 
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,22 +26,17 @@ from playbook_assets.catalog import (
     step_dependencies,
 )
 from playbook_assets.config import ExecutorConfig
-from playbook_assets.crm.base import CrmResource
-from playbook_assets.errors import (
-    PlaybookError,
-    PlaybookValidationError,
-    TransientStepError,
-    unknown_name_hint,
-)
+from playbook_assets.errors import PlaybookError, PlaybookValidationError, unknown_name_hint
+from playbook_assets.execution import RunSettings, build_output, execute_step, fail
+from playbook_assets.insights import table_facts
 from playbook_assets.parameters import coerce_parameter
-from playbook_assets.references import ResolutionContext
 from playbook_assets.registry import build_resource, connection_type
-from playbook_assets.report import (
-    RunContext,
-    aggregate_output_values,
-    assemble_run_report,
-    default_output_insights,
-    write_run_report,
+from playbook_assets.report import RunContext, assemble_run_report
+from playbook_assets.run_records import (
+    manifest_file,
+    prune_runs,
+    run_artifacts,
+    write_run_record,
 )
 from playbook_assets.spec import (
     AggregateStep,
@@ -53,12 +48,10 @@ from playbook_assets.spec import (
     QueryStep,
     SearchStep,
 )
-from playbook_assets.steps import StepResult, run_query_step, run_search_step, run_transform_step
 from playbook_assets.transforms import aggregate_table
-from playbook_assets.warehouses.base import WarehouseResource
 
 REPORT_ASSET = "run_report"
-PREVIEW_ROWS = 5
+PRUNE_JOB = "artifacts_prune"
 TAG_PLAYBOOK = "playbook/id"
 TAG_DATA_WAREHOUSE = "playbook/data_warehouse"
 TAG_CRM = "playbook/crm"
@@ -147,21 +140,24 @@ def build_definitions(
         artifacts_dir=str(config.artifacts_dir),
         save_artifacts=options.save_artifacts and config.artifacts.enabled,
         retry_attempts=config.execution.retry_attempts,
+        timeout_seconds=config.execution.timeout_seconds,
+        retention_days=config.artifacts.retention_days,
     )
+    sensors: list[dg.SensorDefinition] = []
+    schedules: list[dg.ScheduleDefinition] = []
+    if only is None:
+        jobs.append(prune_job())
+        schedules.append(prune_schedule())
+        if config.artifacts.enabled:
+            sensors.append(run_record_sensor(catalog, config.artifacts_dir))
     return dg.Definitions(
         assets=assets,
         jobs=jobs,
+        schedules=schedules,
+        sensors=sensors,
         resources=resources,
         executor=dg.in_process_executor,
     )
-
-
-class RunSettings(dg.ConfigurableResource):
-    """Settings shared by every step of a run."""
-
-    artifacts_dir: str
-    save_artifacts: bool = True
-    retry_attempts: int = 2
 
 
 def build_playbook_job(
@@ -323,94 +319,19 @@ def _step_asset(
         metadata=metadata,
         required_resource_keys=resource_keys,
         tags={"playbook/step_type": step.type},
+        # Steps that share a connection share a pool: instance settings cap their concurrency.
+        pool=connection_resource_key(connection) if connection is not None else None,
     )
-    def compute(context: dg.AssetExecutionContext, **inputs: pa.Table) -> dg.Output[pa.Table]:
-        parameters = getattr(context.resources, parameters_resource_key(spec.id))
-        resolution = ResolutionContext(parameters=parameters, steps=inputs)
-        settings: RunSettings = context.resources.run_settings
-
-        def run() -> StepResult:
-            if isinstance(step, QueryStep):
-                resource: WarehouseResource = getattr(
-                    context.resources, connection_resource_key(connection or "")
-                )
-                return run_query_step(step, spec, resolution, resource)
-            if isinstance(step, SearchStep):
-                crm_resource: CrmResource = getattr(
-                    context.resources, connection_resource_key(connection or "")
-                )
-                return run_search_step(step, resolution, crm_resource)
-            return run_transform_step(step, resolution)
-
-        result, elapsed_ms = _timed(context, run, step.id, settings.retry_attempts, loaded)
-        return dg.Output(result.table, metadata=step_metadata(result, elapsed_ms))
+    def compute(context: dg.AssetExecutionContext, **inputs: pa.Table) -> dg.Output[Any]:
+        return execute_step(context, loaded, step, connection, inputs)
 
     return compute
-
-
-def _timed(
-    context: dg.AssetExecutionContext,
-    run: Callable[[], StepResult],
-    step_id: str,
-    retry_attempts: int,
-    loaded: LoadedPlaybook,
-) -> tuple[StepResult, float]:
-    started = time.perf_counter()
-    try:
-        result = run()
-    except TransientStepError as e:
-        e.at(location=loaded.step_location(step_id), step=step_id)
-        if context.retry_number < retry_attempts:
-            delay = min(30.0, 0.5 * 2**context.retry_number)
-            context.log.warning(f"{e}; retrying in {delay:.1f}s")
-            raise dg.RetryRequested(max_retries=retry_attempts, seconds_to_wait=delay) from e
-        raise dg.Failure(description=str(e)) from e
-    except PlaybookError as e:
-        e.at(location=loaded.step_location(step_id), step=step_id)
-        raise dg.Failure(description=str(e), allow_retries=False) from e
-    return result, (time.perf_counter() - started) * 1000
-
-
-def step_metadata(result: StepResult, elapsed_ms: float) -> dict[str, Any]:
-    """Materialization metadata of a step: rows, time, request, schema and a preview."""
-    table = result.table
-    metadata: dict[str, Any] = {
-        "dagster/row_count": dg.MetadataValue.int(table.num_rows),
-        "execution_time_ms": dg.MetadataValue.float(round(elapsed_ms, 1)),
-        "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(name=f.name, type=str(f.type)) for f in table.schema]
-        ),
-        "preview": dg.MetadataValue.md(markdown_preview(table)),
-    }
-    if isinstance(result.request, str):
-        metadata["sql"] = dg.MetadataValue.md(f"```sql\n{result.request.strip()}\n```")
-    elif result.request is not None:
-        metadata["search_request"] = dg.MetadataValue.json(result.request)
-    return metadata
-
-
-def markdown_preview(table: pa.Table, rows: int = PREVIEW_ROWS) -> str:
-    """The first rows of a table as a markdown table."""
-    head = table.slice(0, rows).to_pylist()
-    if not table.column_names:
-        return "(no columns)"
-    lines = [
-        "| " + " | ".join(table.column_names) + " |",
-        "|" + "---|" * len(table.column_names),
-    ]
-    for row in head:
-        cells = ["" if value is None else str(value).replace("|", "\\|") for value in row.values()]
-        lines.append("| " + " | ".join(cells) + " |")
-    if table.num_rows > rows:
-        lines.append(f"\n{table.num_rows - rows} more rows")
-    return "\n".join(lines)
 
 
 def _output_asset(loaded: LoadedPlaybook, output: OutputSpec) -> dg.AssetsDefinition:
     spec = loaded.spec
     source = loaded.output_source(output)
     location = loaded.output_location(output.name)
-    has_aggregates = any(other.type == "aggregate" for other in spec.outputs)
     description = output.description or (
         f"Aggregates of {source}" if output.type == "aggregate" else f"Output: {source}"
     )
@@ -427,25 +348,28 @@ def _output_asset(loaded: LoadedPlaybook, output: OutputSpec) -> dg.AssetsDefini
             **_code_reference(loaded, location.line),
         },
         tags={"playbook/output_type": output.type},
+        required_resource_keys={"run_settings"},
     )
-    def compute(context: dg.AssetExecutionContext, source: pa.Table) -> dg.Output[pa.Table]:
+    def compute(context: dg.AssetExecutionContext, source: pa.Table) -> dg.Output[Any]:
+        settings: RunSettings = context.resources.run_settings
         started = time.perf_counter()
-        if output.type == "aggregate":
-            metrics = [(metric.name, metric.expression) for metric in output.metrics]
-            try:
-                table = aggregate_table(source, [], metrics)
-            except PlaybookError as e:
-                e.at(location=location, field="metrics")
-                raise dg.Failure(description=str(e), allow_retries=False) from e
-            values = aggregate_output_values(table)
-            metadata = step_metadata(StepResult(table), (time.perf_counter() - started) * 1000)
-            metadata["values"] = dg.MetadataValue.json(values)
-        else:
-            table = source
-            metadata = step_metadata(StepResult(table), (time.perf_counter() - started) * 1000)
-        insights = default_output_insights(output, table, include_totals=not has_aggregates)
-        metadata["insights"] = dg.MetadataValue.json(insights)
-        return dg.Output(table, metadata=metadata)
+        if output.type == "data":
+            return build_output(
+                source, settings, request=None, elapsed_ms=(time.perf_counter() - started) * 1000
+            )
+        metrics = [(metric.name, metric.expression) for metric in output.metrics]
+        try:
+            table = aggregate_table(source, [], metrics)
+        except PlaybookError as e:
+            raise fail(e, location, field="metrics") from e
+        facts = table_facts(table)
+        return build_output(
+            table,
+            settings,
+            request=None,
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+            facts={**facts, "values": facts["first"]},
+        )
 
     return compute
 
@@ -472,18 +396,107 @@ def _report_asset(loaded: LoadedPlaybook) -> dg.AssetsDefinition:
             data_warehouse=context.run.tags.get(TAG_DATA_WAREHOUSE, ""),
             crm=context.run.tags.get(TAG_CRM, ""),
         )
-        report = assemble_run_report(context.instance, loaded, run_context, report_running=True)
+        artifacts_dir = Path(settings.artifacts_dir) if settings.save_artifacts else None
+        report = assemble_run_report(
+            context.instance,
+            loaded,
+            run_context,
+            report_running=True,
+            artifacts_dir=artifacts_dir,
+        )
         metadata: dict[str, Any] = {
             "run_id": report["run_id"],
             "status": report["status"],
             "insights": dg.MetadataValue.md("\n".join(f"- {i}" for i in report["insights"])),
         }
-        if settings.save_artifacts:
-            path = write_run_report(report, Path(settings.artifacts_dir))
-            metadata["artifact_path"] = dg.MetadataValue.path(str(path))
+        if artifacts_dir is not None:
+            artifacts = run_artifacts(context.instance, context.run.run_id, spec.id)
+            path = write_run_record(report, loaded, artifacts, artifacts_dir)
+            metadata["report_path"] = dg.MetadataValue.path(str(path))
         return dg.MaterializeResult(metadata=metadata)
 
     return compute
+
+
+def run_record_sensor(catalog: PlaybookCatalog, artifacts_dir: Path) -> dg.SensorDefinition:
+    """Writes the report and manifest of a failed playbook run (a successful run's report
+    asset writes its own), so every run launched from the UI or a schedule leaves a record."""
+
+    @dg.run_failure_sensor(
+        name="playbook_run_records",
+        description="Writes the run report and manifest of failed playbook runs.",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def record_failed_run(context: dg.RunFailureSensorContext) -> None:
+        run = context.dagster_run
+        playbook_id = run.tags.get(TAG_PLAYBOOK)
+        loaded = catalog.playbooks.get(playbook_id or "")
+        if loaded is None or run.tags.get(TAG_SAVE_ARTIFACTS) == "false":
+            return
+        write_failed_run_record(context.instance, loaded, run, artifacts_dir)
+
+    return record_failed_run
+
+
+def write_failed_run_record(
+    instance: dg.DagsterInstance,
+    loaded: LoadedPlaybook,
+    run: dg.DagsterRun,
+    artifacts_dir: Path,
+) -> dict[str, Any] | None:
+    """Write a run's report and manifest unless they exist; return the report."""
+    resources: Any = run.run_config.get("resources") or {}
+    parameters = (resources.get(parameters_resource_key(loaded.id)) or {}).get("config") or {}
+    run_context = RunContext(
+        dagster_run_id=run.run_id,
+        parameters={**_defaults(loaded.spec), **parameters},
+        data_warehouse=run.tags.get(TAG_DATA_WAREHOUSE, ""),
+        crm=run.tags.get(TAG_CRM, ""),
+    )
+    report = assemble_run_report(instance, loaded, run_context, artifacts_dir=artifacts_dir)
+    if manifest_file(artifacts_dir, report["run_id"]).exists():
+        return None
+    artifacts = run_artifacts(instance, run.run_id, loaded.id)
+    write_run_record(report, loaded, artifacts, artifacts_dir)
+    return report
+
+
+def _defaults(spec: PlaybookSpec) -> dict[str, Any]:
+    return {
+        parameter.name: coerce_parameter(parameter, parameter.default)
+        for parameter in spec.parameters
+        if parameter.default is not None
+    }
+
+
+def prune_job() -> dg.JobDefinition:
+    """A job that removes expired runs from the artifact store."""
+
+    @dg.op(required_resource_keys={"run_settings"})
+    def prune_expired_runs(context: dg.OpExecutionContext) -> None:
+        settings: RunSettings = context.resources.run_settings
+        result = prune_runs(Path(settings.artifacts_dir), settings.retention_days, context.instance)
+        context.log.info(
+            f"removed {len(result.removed_runs)} runs ({len(result.removed_files)} files); "
+            f"kept {len(result.kept_latest)} files that are still the latest materialization"
+        )
+
+    @dg.job(name=PRUNE_JOB, description="Remove runs older than artifacts.retention_days.")
+    def prune() -> None:
+        prune_expired_runs()
+
+    return prune
+
+
+def prune_schedule() -> dg.ScheduleDefinition:
+    """Prunes the artifact store every day at 03:00 (UTC)."""
+    return dg.ScheduleDefinition(
+        name=f"{PRUNE_JOB}_daily",
+        job_name=PRUNE_JOB,
+        cron_schedule="0 3 * * *",
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
 
 
 def broken_playbook_asset(broken: BrokenPlaybook) -> dg.AssetSpec:

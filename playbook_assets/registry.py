@@ -6,6 +6,8 @@ one line here.
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -82,7 +84,7 @@ def build_resource(
             reference is not None
             and reference[1] is None
             and key not in kind.path_settings
-            and fields[key].annotation is str
+            and _is_text(fields[key].annotation)
         ):
             # Text settings (tokens, passwords) are read by Dagster when the run starts.
             values[key] = dg.EnvVar(reference[0])
@@ -100,3 +102,14 @@ def build_resource(
             f"invalid setting '{key}' for connection '{name}': {first['msg']}",
             location=settings.setting_locations.get(key, settings.location),
         ) from e
+
+
+def _is_text(annotation: Any) -> bool:
+    """Whether a setting is text (``str`` or ``str | None``): secrets are text settings."""
+    if annotation is str:
+        return True
+    arguments = set(typing.get_args(annotation))
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType) and arguments == {
+        str,
+        type(None),
+    }

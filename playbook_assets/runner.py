@@ -27,7 +27,8 @@ from playbook_assets.factory import (
     run_config_values,
 )
 from playbook_assets.parameters import resolve_parameters
-from playbook_assets.report import RunContext, assemble_run_report, report_path, write_run_report
+from playbook_assets.report import RunContext, assemble_run_report
+from playbook_assets.run_records import report_file, run_artifacts, write_run_record
 
 DEFAULT_DAGSTER_HOME = "dagster_home"
 
@@ -44,6 +45,7 @@ class RunRequest:
     crm: str | None = None
     save_artifacts: bool = True
     log_level: str = "WARNING"
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 def dagster_instance() -> dg.DagsterInstance:
@@ -82,7 +84,12 @@ def run_playbook(request: RunRequest, instance: dg.DagsterInstance | None = None
         run_config=run_config,
         instance=instance,
         raise_on_error=False,
-        tags={"playbook/launched_by": "cli", TAG_DATA_WAREHOUSE: warehouse, TAG_CRM: crm},
+        tags={
+            "playbook/launched_by": "cli",
+            TAG_DATA_WAREHOUSE: warehouse,
+            TAG_CRM: crm,
+            **request.tags,
+        },
     )
     save = request.save_artifacts and request.config.artifacts.enabled
     artifacts_dir = request.config.artifacts_dir
@@ -98,9 +105,10 @@ def run_playbook(request: RunRequest, instance: dg.DagsterInstance | None = None
         artifacts_dir=artifacts_dir if save else None,
     )
     if save:
-        existing = report_path(artifacts_dir, report["run_id"])
+        existing = report_file(artifacts_dir, report["run_id"])
         if existing.exists():
             # The run's report asset wrote it: keep that file, it is the record of the run.
             return json.loads(existing.read_text(encoding="utf-8"))
-        write_run_report(report, artifacts_dir)
+        artifacts = run_artifacts(instance, result.run_id, spec.id)
+        write_run_record(report, request.loaded, artifacts, artifacts_dir)
     return report

@@ -199,6 +199,11 @@ class StepBase(StrictModel):
     depends_on: list[str] = Field(
         default_factory=list, description="Steps that must run first, beyond those referenced."
     )
+    timeout_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="Time limit of the step (default: execution.timeout_seconds).",
+    )
 
     @property
     def title(self) -> str:
@@ -304,6 +309,11 @@ class PlaybookSpec(StrictModel):
     )
     steps: list[StepSpec] = Field(min_length=1, description="The steps, in any order.")
     outputs: list[OutputSpec] = Field(default_factory=list, description="Final outputs.")
+    insights: list[str] = Field(
+        default_factory=list,
+        description="Sentences with {{name.field | filter}} placeholders over outputs and steps, "
+        "e.g. '{{summary.at_risk_deals | int}} deals at risk'.",
+    )
 
     @field_validator("version", mode="before")
     @classmethod

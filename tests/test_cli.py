@@ -133,6 +133,7 @@ def test_run_writes_report_and_artifacts(
     assert report["summary"] == {
         "total_steps": 4,
         "successful_steps": 4,
+        "cached_steps": 0,
         "failed_steps": 0,
         "skipped_steps": 0,
         "total_execution_time_ms": pytest.approx(

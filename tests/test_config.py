@@ -497,16 +497,16 @@ def test_unknown_connection_type_suggests_the_closest(tmp_path: Path) -> None:
 
 def test_unknown_connection_type_lists_the_known_ones(tmp_path: Path) -> None:
     path = _write(
-        tmp_path, CONNECTIONS + "    snow:\n      type: snowflake\n      password: ${SNOW_PW}\n"
+        tmp_path, CONNECTIONS + "    ora:\n      type: oracle\n      password: ${ORA_PW}\n"
     )
     # The secret is not set on this machine: the config still loads.
     config = load_config_file(path, environ={})
-    assert config.connections["snow"].settings == {"password": "${SNOW_PW}"}
+    assert config.connections["ora"].settings == {"password": "${ORA_PW}"}
     with pytest.raises(ConfigError) as info:
-        build_resource(config, "snow", environ={})
+        build_resource(config, "ora", environ={})
     assert str(info.value) == (
-        f"{path}:7: connection 'snow' has unknown type 'snowflake'; "
-        "valid connection types: demo, duckdb"
+        f"{path}:7: connection 'ora' has unknown type 'oracle'; "
+        f"valid connection types: {', '.join(sorted(registry.CONNECTION_TYPES))}"
     )
 
 

@@ -154,7 +154,7 @@ def test_materialize_with_real_resources(project: Project, demo_files: DemoFiles
             GROUP BY segment ORDER BY segment
             """
         ).fetchall()
-    by_segment = result.output_for_node("arr_by_segment__by_segment")
+    by_segment = result.output_for_node("arr_by_segment__by_segment").table
     assert [tuple(row.values()) for row in by_segment.to_pylist()] == expected
 
     event = instance.get_latest_materialization_event(dg.AssetKey(["arr_by_segment", "accounts"]))
@@ -196,7 +196,7 @@ def test_downstream_alone_reads_latest_upstream(project: Project) -> None:
     instance = dg.DagsterInstance.ephemeral()
     first = defs.resolve_job_def("arr_by_segment").execute_in_process(instance=instance)
     assert first.success
-    upstream = first.output_for_node("arr_by_segment__accounts")
+    upstream = first.output_for_node("arr_by_segment__accounts").table
     only_filter = dg.materialize(
         list(defs.assets or []),  # type: ignore[arg-type]
         selection=[dg.AssetKey(["arr_by_segment", "at_risk"])],
@@ -204,7 +204,7 @@ def test_downstream_alone_reads_latest_upstream(project: Project) -> None:
         resources=defs.resources,
     )
     assert only_filter.success
-    at_risk = only_filter.output_for_node("arr_by_segment__at_risk")
+    at_risk = only_filter.output_for_node("arr_by_segment__at_risk").table
     expected = sum(1 for row in upstream.to_pylist() if row["health_status"] == "At-Risk")
     assert at_risk.num_rows == expected > 0
 

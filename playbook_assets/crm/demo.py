@@ -37,7 +37,7 @@ from sqlglot import exp
 
 from playbook_assets.crm.base import CrmResource
 from playbook_assets.demo import ensure_demo_crm
-from playbook_assets.errors import TerminalStepError, TransientStepError, did_you_mean
+from playbook_assets.errors import SourceUnreachableError, TerminalStepError, did_you_mean
 from playbook_assets.spec import SearchConfig, SearchFilter
 
 # HubSpot's default returned properties of each object (its search API documentation).
@@ -102,9 +102,9 @@ class DemoCrm(CrmResource):
                 sql, params = _build_query(table, columns, request)
                 return con.sql(sql, params=params).to_arrow_table()
         except duckdb.IOException as e:
-            raise TransientStepError(
+            raise SourceUnreachableError(
                 f"cannot open the demo CRM file {self.database}: {e}",
-                hint="retry; another process may be writing it",
+                hint="check connections.<name>.database; another process may be writing it",
             ) from e
         except duckdb.Error as e:
             raise TerminalStepError(f"demo CRM search on '{table}' failed: {e}") from e

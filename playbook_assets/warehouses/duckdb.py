@@ -12,7 +12,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from playbook_assets.demo import ensure_demo_warehouse
-from playbook_assets.errors import StepTimeoutError, TerminalStepError, TransientStepError
+from playbook_assets.errors import SourceUnreachableError, StepTimeoutError, TerminalStepError
 from playbook_assets.warehouses.base import WarehouseResource
 
 # A writer holds DuckDB's file lock for a moment (demo data is written to a temporary file
@@ -77,7 +77,7 @@ class DuckDBWarehouse(WarehouseResource):
             config["threads"] = self.threads
         read_only = not self.allow_writes and self.database != ":memory:"
         if read_only and not Path(self.database).exists():
-            raise TerminalStepError(
+            raise SourceUnreachableError(
                 f"DuckDB database file not found: {self.database}",
                 hint="check connections.<name>.database in the config, or set demo_data: true",
             )
@@ -86,6 +86,8 @@ class DuckDBWarehouse(WarehouseResource):
                 return duckdb.connect(self.database, read_only=read_only, config=config)
             except duckdb.IOException as e:
                 if attempt == _CONNECT_ATTEMPTS - 1:
-                    raise TransientStepError(f"cannot open DuckDB file {self.database}: {e}") from e
+                    raise SourceUnreachableError(
+                        f"cannot open DuckDB file {self.database}: {e}"
+                    ) from e
                 time.sleep(0.05 * 2**attempt)
         raise AssertionError("unreachable")

@@ -1,0 +1,320 @@
+"""What a step asset does when it runs: resolve, execute within its time limit, retry
+transient failures with backoff, fall back to a stored result when its source cannot be
+reached, and describe the result in materialization metadata.
+"""
+
+import hashlib
+import json
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from playbook_assets.artifacts import (
+    PATH_METADATA_KEY,
+    SHA256_METADATA_KEY,
+    encode_table,
+    file_sha256,
+)
+from playbook_assets.catalog import LoadedPlaybook
+from playbook_assets.crm.base import CrmResource
+from playbook_assets.errors import (
+    PlaybookError,
+    SourceLocation,
+    SourceUnreachableError,
+    TransientStepError,
+)
+from playbook_assets.insights import table_facts, top_row
+from playbook_assets.references import ResolutionContext
+from playbook_assets.report import (
+    CACHED_AT_KEY,
+    CACHED_DAGSTER_RUN_KEY,
+    CACHED_RUN_KEY,
+    FACTS_METADATA_KEY,
+    product_run_id,
+)
+from playbook_assets.spec import (
+    AggregateStep,
+    FilterStep,
+    JoinStep,
+    QueryStep,
+    SearchStep,
+)
+from playbook_assets.steps import render_query, run_transform_step, search_request
+from playbook_assets.warehouses.base import WarehouseResource
+
+Step = QueryStep | SearchStep | JoinStep | AggregateStep | FilterStep
+REQUEST_SHA256_KEY = "request_sha256"
+PREVIEW_ROWS = 5
+MAX_RETRY_DELAY_SECONDS = 30.0
+# How many earlier materializations the cached fallback looks through for the same request.
+CACHE_SEARCH_LIMIT = 100
+
+
+class RunSettings(dg.ConfigurableResource):
+    """Settings shared by every step of a run, from the executor configuration."""
+
+    artifacts_dir: str
+    save_artifacts: bool = True
+    retry_attempts: int = 2
+    retry_base_delay_seconds: float = 0.5
+    timeout_seconds: float = 300
+    retention_days: int = 90
+
+
+@dataclass(frozen=True)
+class StepRequest:
+    """What a source step will send (SQL or a search) and how to send it."""
+
+    request: str | dict[str, Any] | None
+    send: Callable[[], pa.Table]
+    fingerprint: str | None
+
+
+def request_fingerprint(connection: str, request: str | dict[str, Any]) -> str:
+    """A hash of what a step asks its source: equal fingerprints mean the same question."""
+    text = request if isinstance(request, str) else json.dumps(request, sort_keys=True, default=str)
+    return hashlib.sha256(f"{connection}\n{text}".encode()).hexdigest()
+
+
+def prepare_step(
+    context: dg.AssetExecutionContext,
+    loaded: LoadedPlaybook,
+    step: Step,
+    connection: str | None,
+    resolution: ResolutionContext,
+    timeout_seconds: float,
+) -> StepRequest:
+    """Render the step's request from parameters and upstream results."""
+    spec = loaded.spec
+    if isinstance(step, QueryStep):
+        warehouse: WarehouseResource = getattr(context.resources, f"connection_{connection}")
+        sql = render_query(
+            step, spec, resolution, warehouse.dialect, allow_writes=warehouse.allow_writes
+        )
+        return StepRequest(
+            request=sql,
+            send=lambda: warehouse.run_query(sql, timeout_seconds=timeout_seconds),
+            fingerprint=request_fingerprint(connection or "", sql),
+        )
+    if isinstance(step, SearchStep):
+        crm: CrmResource = getattr(context.resources, f"connection_{connection}")
+        search = search_request(step, resolution)
+        body = crm.describe_request(search)
+        return StepRequest(
+            request=body,
+            send=lambda: crm.search(search),
+            fingerprint=request_fingerprint(connection or "", body),
+        )
+    return StepRequest(
+        request=None,
+        send=lambda: run_transform_step(step, resolution).table,
+        fingerprint=None,
+    )
+
+
+def execute_step(
+    context: dg.AssetExecutionContext,
+    loaded: LoadedPlaybook,
+    step: Step,
+    connection: str | None,
+    inputs: Mapping[str, pa.Table],
+) -> dg.Output[Any]:
+    """Run one step inside its asset and return its output with metadata."""
+    settings: RunSettings = context.resources.run_settings
+    parameters = getattr(context.resources, f"{loaded.id}_parameters")
+    resolution = ResolutionContext(parameters=parameters, steps=inputs)
+    location = loaded.step_location(step.id)
+    started = time.perf_counter()
+    timeout = step.timeout_seconds or settings.timeout_seconds
+    prepared: StepRequest | None = None
+    try:
+        prepared = prepare_step(context, loaded, step, connection, resolution, timeout)
+        table = prepared.send()
+    except SourceUnreachableError as e:
+        e.at(location=location, step=step.id)
+        _retry_if_allowed(context, settings, e)
+        fingerprint = prepared.fingerprint if prepared is not None else None
+        cached = find_cached_result(context, fingerprint) if fingerprint else None
+        if cached is None:
+            raise dg.Failure(
+                description=f"{e}; no stored result of this step for the same request "
+                "to fall back on",
+                allow_retries=False,
+            ) from e
+        context.log.warning(
+            f"{e}; using the stored result of run {cached.metadata[CACHED_RUN_KEY]} "
+            f"from {cached.metadata[CACHED_AT_KEY]}"
+        )
+        return build_output(
+            cached.table,
+            settings,
+            request=prepared.request if prepared is not None else None,
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+            extra={**cached.metadata, REQUEST_SHA256_KEY: fingerprint},
+            encode=False,
+        )
+    except TransientStepError as e:
+        e.at(location=location, step=step.id)
+        _retry_if_allowed(context, settings, e)
+        raise dg.Failure(description=str(e), allow_retries=False) from e
+    except PlaybookError as e:
+        e.at(location=location, step=step.id)
+        raise dg.Failure(description=str(e), allow_retries=False) from e
+    extra = {REQUEST_SHA256_KEY: prepared.fingerprint} if prepared.fingerprint else {}
+    return build_output(
+        table,
+        settings,
+        request=prepared.request,
+        elapsed_ms=(time.perf_counter() - started) * 1000,
+        extra=extra,
+    )
+
+
+def _retry_if_allowed(
+    context: dg.AssetExecutionContext, settings: RunSettings, error: PlaybookError
+) -> None:
+    """Ask Dagster to run the step again after an exponential, jittered delay."""
+    if context.retry_number >= settings.retry_attempts:
+        return
+    delay = min(
+        MAX_RETRY_DELAY_SECONDS,
+        settings.retry_base_delay_seconds * 2**context.retry_number * random.uniform(0.5, 1.5),
+    )
+    context.log.warning(
+        f"{error}; retry {context.retry_number + 1} of {settings.retry_attempts} in {delay:.1f} s"
+    )
+    raise dg.RetryRequested(max_retries=settings.retry_attempts, seconds_to_wait=delay) from error
+
+
+@dataclass(frozen=True)
+class CachedResult:
+    """A stored result reused when the source cannot be reached."""
+
+    table: pa.Table
+    metadata: dict[str, Any]
+
+
+def find_cached_result(context: dg.AssetExecutionContext, fingerprint: str) -> CachedResult | None:
+    """The latest stored result of this asset and partition made by the same request."""
+    partition = context.partition_key if context.has_partition_key else None
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=context.asset_key,
+            asset_partitions=[partition] if partition is not None else None,
+        ),
+        limit=CACHE_SEARCH_LIMIT,
+    ).records
+    for record in records:
+        materialization = record.asset_materialization
+        if materialization is None:
+            continue
+        metadata = {name: value.value for name, value in materialization.metadata.items()}
+        if metadata.get(REQUEST_SHA256_KEY) != fingerprint or PATH_METADATA_KEY not in metadata:
+            continue
+        path = Path(str(metadata[PATH_METADATA_KEY]))
+        expected = metadata.get(SHA256_METADATA_KEY)
+        if not path.exists() or (expected and file_sha256(path) != expected):
+            context.log.warning(f"stored result {path} is missing or changed; not used")
+            continue
+        source_run = str(metadata.get(CACHED_DAGSTER_RUN_KEY) or record.run_id)
+        return CachedResult(
+            table=pq.read_table(path),
+            metadata={
+                CACHED_RUN_KEY: str(
+                    metadata.get(CACHED_RUN_KEY) or product_run_id(context.instance, source_run)
+                ),
+                CACHED_DAGSTER_RUN_KEY: source_run,
+                CACHED_AT_KEY: str(metadata.get(CACHED_AT_KEY) or _iso(record.timestamp)),
+                PATH_METADATA_KEY: str(path),
+                SHA256_METADATA_KEY: expected,
+            },
+        )
+    return None
+
+
+def _iso(timestamp: float) -> str:
+    import datetime as dt
+
+    moment = dt.datetime.fromtimestamp(timestamp, tz=dt.UTC)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def build_output(
+    table: pa.Table,
+    settings: RunSettings,
+    *,
+    request: str | dict[str, Any] | None,
+    elapsed_ms: float,
+    extra: Mapping[str, Any] | None = None,
+    facts: dict[str, Any] | None = None,
+    encode: bool = True,
+) -> dg.Output[Any]:
+    """The output of a step or output asset: the table (encoded once for the artifact
+    store), its data version (the Parquet file's sha256) and its metadata."""
+    metadata = result_metadata(table, request, elapsed_ms, facts)
+    for name, value in (extra or {}).items():
+        if value is not None:
+            metadata[name] = value
+    if settings.save_artifacts and encode:
+        encoded = encode_table(table)
+        return dg.Output(encoded, metadata=metadata, data_version=dg.DataVersion(encoded.sha256))
+    if SHA256_METADATA_KEY in metadata:  # a cached result keeps its stored file's version
+        version = dg.DataVersion(str(metadata[SHA256_METADATA_KEY]))
+        return dg.Output(table, metadata=metadata, data_version=version)
+    return dg.Output(table, metadata=metadata)
+
+
+def result_metadata(
+    table: pa.Table,
+    request: str | dict[str, Any] | None,
+    elapsed_ms: float,
+    facts: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Rows, time, request, schema, a preview and the facts insights may quote."""
+    all_facts = facts if facts is not None else table_facts(table)
+    top = top_row(table)
+    if top is not None:
+        all_facts = {**all_facts, "top": top}
+    metadata: dict[str, Any] = {
+        "dagster/row_count": dg.MetadataValue.int(table.num_rows),
+        "execution_time_ms": dg.MetadataValue.float(round(elapsed_ms, 1)),
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(name=f.name, type=str(f.type)) for f in table.schema]
+        ),
+        "preview": dg.MetadataValue.md(markdown_preview(table)),
+        FACTS_METADATA_KEY: dg.MetadataValue.json(all_facts),
+    }
+    if isinstance(request, str):
+        metadata["sql"] = dg.MetadataValue.md(f"```sql\n{request.strip()}\n```")
+    elif request is not None:
+        metadata["search_request"] = dg.MetadataValue.json(request)
+    return metadata
+
+
+def markdown_preview(table: pa.Table, rows: int = PREVIEW_ROWS) -> str:
+    """The first rows of a table as a markdown table."""
+    if not table.column_names:
+        return "(no columns)"
+    lines = [
+        "| " + " | ".join(table.column_names) + " |",
+        "|" + "---|" * len(table.column_names),
+    ]
+    for row in table.slice(0, rows).to_pylist():
+        cells = ["" if value is None else str(value).replace("|", "\\|") for value in row.values()]
+        lines.append("| " + " | ".join(cells) + " |")
+    if table.num_rows > rows:
+        lines.append(f"\n{table.num_rows - rows} more rows")
+    return "\n".join(lines)
+
+
+def fail(error: PlaybookError, location: SourceLocation, **where: str) -> dg.Failure:
+    """A Dagster failure for a product error, with where it happened."""
+    error.at(location=location, **where)
+    return dg.Failure(description=str(error), allow_retries=False)

@@ -1,7 +1,6 @@
 """The artifact store: exact paths and round trips through the I/O manager, checksums,
 atomic writes, run records, verify, prune, rerun and the cached fallback."""
 
-
 import datetime as dt
 import json
 import os

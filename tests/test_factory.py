@@ -122,6 +122,17 @@ def test_asset_graph(project: Project) -> None:
     assert references[0].file_path.endswith("config/playbooks/arr_by_segment.yaml")
     assert references[0].line_number == 14
     assert graph.get(dg.AssetKey(["arr_by_segment", "deals"])).kinds == {"duckdb"}
+    # Steps that query a connection share its pool; transforms use none.
+    pools = {
+        key.path[1]: graph.get(key).pools
+        for key in graph.get_all_asset_keys()
+        if key.path[1] in {"accounts", "deals", "by_segment"}
+    }
+    assert pools == {
+        "accounts": {"connection_duckdb"},
+        "deals": {"connection_demo"},
+        "by_segment": set(),
+    }
 
 
 def test_job_launchpad_config_is_the_typed_parameters(project: Project) -> None:

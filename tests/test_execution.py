@@ -1,0 +1,135 @@
+"""Step execution rules in real runs: time limits, retries of transient failures only."""
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from playbook_assets.catalog import load_catalog
+from playbook_assets.cli import EXIT_STEP_FAILED, main
+from playbook_assets.config import load_config_file
+from playbook_assets.factory import build_definitions
+from tests.conftest import DemoFiles, Project, write_config
+
+SLOW_AND_INDEPENDENT = """
+playbook:
+  id: slow
+  name: Slow
+  steps:
+    - id: slow_query
+      type: query
+      timeout_seconds: 1
+      config:
+        template: "SELECT count(*) AS n FROM range(100000000000) AS a"
+    - id: after_slow
+      type: filter
+      config: {input: "${steps.slow_query}", condition: "n > 0"}
+    - id: independent
+      type: query
+      config: {template: "SELECT count(*) AS accounts FROM analytics.accounts"}
+"""
+
+
+def test_a_step_past_its_time_limit_fails_alone(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.add_playbook("slow.yaml", SLOW_AND_INDEPENDENT)
+    started = time.monotonic()
+    code = main(["run", "slow", "--config", str(project.config_path), "--json"])
+    elapsed = time.monotonic() - started
+    report = json.loads(capsys.readouterr().out)
+    assert code == EXIT_STEP_FAILED
+    steps = {step["step_id"]: step for step in report["steps"]}
+    assert steps["slow_query"]["status"] == "error"
+    assert steps["slow_query"]["error"] == (
+        "config/playbooks/slow.yaml:5: step 'slow_query': the query ran longer than 1 s and was "
+        "cancelled; raise timeout_seconds on the step or in execution.timeout_seconds"
+    )
+    assert steps["after_slow"]["status"] == "skipped"
+    assert steps["independent"]["status"] == "success"
+    assert steps["independent"]["row_count"] == 1
+    assert elapsed < 30  # cancelled, not run to the end (which takes minutes)
+
+
+def _failures_and_retries(result: dg.ExecuteInProcessResult, step_key: str) -> tuple[int, int]:
+    events = [e for e in result.all_events if e.step_key == step_key]
+    retries = sum(1 for e in events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY)
+    failures = sum(1 for e in events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    return retries, failures
+
+
+def test_a_transient_failure_is_retried_then_succeeds(
+    project: Project, demo_files: DemoFiles
+) -> None:
+    # A writer holds the warehouse file's lock for a while: opening it fails for a moment.
+    folder = project.root / "data"
+    folder.mkdir()
+    files = DemoFiles(warehouse=folder / "warehouse.duckdb", crm=demo_files.crm)
+    shutil.copy(demo_files.warehouse, files.warehouse)
+    config_path = write_config(project.root, files)
+    text = config_path.read_text().replace("retry_attempts: 1", "retry_attempts: 4")
+    config_path.write_text(text)
+    project.add_playbook("count.yaml", SLOW_AND_INDEPENDENT.replace("id: slow\n", "id: count\n"))
+    config = load_config_file(project.config_path)
+    defs = build_definitions(load_catalog(config, []), config, only=["count"])
+    job = defs.resolve_job_def("count").get_subset(
+        asset_selection={dg.AssetKey(["count", "independent"])}
+    )
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time\n"
+            "con = duckdb.connect(sys.argv[1])\n"
+            "print('locked', flush=True)\n"
+            "time.sleep(3)\n"
+            "con.close()\n",
+            str(files.warehouse),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    try:
+        result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral())
+    finally:
+        holder.wait(timeout=30)
+    assert result.success
+    retries, failures = _failures_and_retries(result, "count__independent")
+    assert retries >= 1 and failures == 0
+
+
+def test_a_terminal_error_is_not_retried(project: Project) -> None:
+    project.add_playbook(
+        "bad.yaml",
+        """
+        playbook:
+          id: bad
+          name: Bad
+          steps:
+            - id: missing_table
+              type: query
+              config: {template: "SELECT * FROM analytics.no_such_table"}
+        """,
+    )
+    config = load_config_file(project.config_path)
+    defs = build_definitions(load_catalog(config, []), config, only=["bad"])
+    result = defs.resolve_job_def("bad").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+    )
+    assert not result.success
+    assert _failures_and_retries(result, "bad__missing_table") == (0, 1)
+
+
+def test_step_timeout_must_be_positive(project: Project) -> None:
+    path = project.add_playbook(
+        "zero.yaml", SLOW_AND_INDEPENDENT.replace("timeout_seconds: 1", "timeout_seconds: 0")
+    )
+    code = main(["validate", str(path), "--config", str(project.config_path)])
+    assert code == 2
+    assert Path(path).exists()

@@ -18,7 +18,7 @@ import yaml
 
 from playbook_assets.catalog import PlaybookCatalog, load_catalog, load_playbook_file
 from playbook_assets.config import ExecutorConfig, load_config
-from playbook_assets.errors import PlaybookError, PlaybookValidationError
+from playbook_assets.errors import PlaybookError, PlaybookValidationError, unknown_name_hint
 
 EXIT_OK = 0
 EXIT_STEP_FAILED = 1
@@ -146,6 +146,11 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--scale", type=float, default=1.0, help="scale factor (1: ~10k accounts)")
     init.add_argument("--force", action="store_true", help="regenerate existing files")
     init.set_defaults(handler=_cmd_demo_init)
+    load = demo_commands.add_parser(
+        "load", parents=[common], help="copy the demo warehouse into a configured warehouse"
+    )
+    load.add_argument("--connection", required=True, metavar="NAME", help="target warehouse")
+    load.set_defaults(handler=_cmd_demo_load)
     return parser
 
 
@@ -420,6 +425,46 @@ def _cmd_artifacts_prune(args: argparse.Namespace) -> int:
         f"{verb} {len(result.removed_runs)} runs older than "
         f"{config.artifacts.retention_days} days ({len(result.removed_files)} files)\n"
     )
+    return EXIT_OK
+
+
+def _cmd_demo_load(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from playbook_assets.demo import WAREHOUSE_SCHEMA, WAREHOUSE_TABLES, ensure_demo_warehouse
+    from playbook_assets.registry import build_resource, connection_type
+    from playbook_assets.warehouses.base import WarehouseResource
+    from playbook_assets.warehouses.duckdb import DuckDBWarehouse
+
+    config = load_config(args.config)
+    if args.connection not in config.connections:
+        raise PlaybookValidationError(
+            f"unknown connection '{args.connection}'",
+            hint=unknown_name_hint(args.connection, config.connections, "connection"),
+        )
+    if connection_type(config.connections[args.connection]).category != "data_warehouse":
+        raise PlaybookValidationError(f"connection '{args.connection}' is not a data warehouse")
+    sources = [
+        resource
+        for name in config.connections
+        if isinstance(resource := build_resource(config, name), DuckDBWarehouse)
+        and resource.demo_data
+    ]
+    if not sources:
+        raise PlaybookValidationError(
+            "no demo warehouse in the config", hint="add a duckdb connection with demo_data: true"
+        )
+    source = Path(sources[0].database)
+    ensure_demo_warehouse(source, sources[0].demo_scale)
+    target = build_resource(config, args.connection)
+    assert isinstance(target, WarehouseResource)
+    target = target.process_config_and_initialize()  # reads ${VAR} secrets now
+    with duckdb.connect(str(source), read_only=True) as con:
+        for name in WAREHOUSE_TABLES:
+            table_name = f"{WAREHOUSE_SCHEMA}.{name}"
+            table = con.sql(f"FROM {table_name}").to_arrow_table()
+            target.load_table(table_name, table)
+            sys.stdout.write(f"{args.connection}: loaded {table_name} ({table.num_rows:,} rows)\n")
     return EXIT_OK
 
 

@@ -21,7 +21,12 @@ from playbook_assets.crm.base import CrmResource
 from playbook_assets.crm.demo import DemoCrm
 from playbook_assets.errors import ConfigError, unknown_name_hint
 from playbook_assets.warehouses.base import WarehouseResource
+from playbook_assets.warehouses.bigquery import BigQueryWarehouse
+from playbook_assets.warehouses.databricks import DatabricksWarehouse
 from playbook_assets.warehouses.duckdb import DuckDBWarehouse
+from playbook_assets.warehouses.postgres import PostgresWarehouse
+from playbook_assets.warehouses.redshift import RedshiftWarehouse
+from playbook_assets.warehouses.snowflake import SnowflakeWarehouse
 
 ConnectionCategory = Literal["data_warehouse", "crm"]
 
@@ -38,6 +43,13 @@ class ConnectionType:
 CONNECTION_TYPES: Mapping[str, ConnectionType] = {
     "duckdb": ConnectionType("data_warehouse", DuckDBWarehouse, path_settings=("database",)),
     "demo": ConnectionType("crm", DemoCrm, path_settings=("database",)),
+    "snowflake": ConnectionType("data_warehouse", SnowflakeWarehouse),
+    "bigquery": ConnectionType(
+        "data_warehouse", BigQueryWarehouse, path_settings=("credentials_path",)
+    ),
+    "databricks": ConnectionType("data_warehouse", DatabricksWarehouse),
+    "postgres": ConnectionType("data_warehouse", PostgresWarehouse),
+    "redshift": ConnectionType("data_warehouse", RedshiftWarehouse),
 }
 
 

@@ -280,3 +280,27 @@ def test_demo_init(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "init", "--config", str(config)]) == EXIT_OK
     assert f"duckdb: {warehouse} exists (use --force to regenerate)" in capsys.readouterr().out
     assert main(["demo", "init", "--scale", "0", "--config", str(config)]) == EXIT_INVALID
+
+
+def test_demo_load_copies_the_demo_warehouse_into_another_warehouse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], demo_files: DemoFiles
+) -> None:
+    config = tmp_path / "playbook-executor.yaml"
+    target = tmp_path / "other.duckdb"
+    config.write_text(
+        "playbook_executor:\n"
+        "  connections:\n"
+        f"    duckdb: {{database: '{demo_files.warehouse}', demo_data: true}}\n"
+        f"    other: {{type: duckdb, database: '{target}', allow_writes: true}}\n"
+        f"    demo: {{database: '{demo_files.crm}'}}\n"
+    )
+    assert main(["demo", "load", "--connection", "other", "--config", str(config)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "other: loaded analytics.accounts (2,000 rows)" in out
+    with duckdb.connect(str(target), read_only=True) as con:
+        tables = con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'analytics'"
+        ).fetchall()
+        assert sorted(t[0] for t in tables) == ["accounts", "product_usage", "support_tickets"]
+    assert main(["demo", "load", "--connection", "demo", "--config", str(config)]) == EXIT_INVALID
+    assert "connection 'demo' is not a data warehouse" in capsys.readouterr().err

@@ -8,6 +8,8 @@ import dagster as dg
 import pyarrow as pa
 from pydantic import Field
 
+from playbook_assets.errors import TerminalStepError
+
 
 class WarehouseResource(dg.ConfigurableResource):
     """A data warehouse that runs a rendered, single-statement query and returns Arrow.
@@ -37,3 +39,8 @@ class WarehouseResource(dg.ConfigurableResource):
     def run_query(self, sql: str, *, timeout_seconds: float | None = None) -> pa.Table:
         """Run ``sql`` (already rendered and checked) and return its result as Arrow."""
         raise NotImplementedError
+
+    def load_table(self, name: str, table: pa.Table) -> None:
+        """Create or replace the table ``schema.table`` with ``table``'s rows (used to load
+        the demo data into a real warehouse: ``playbook demo load``)."""
+        raise TerminalStepError(f"loading tables into {self.kind} is not supported")

@@ -13,6 +13,7 @@ from pydantic import Field
 
 from playbook_assets.demo import ensure_demo_warehouse
 from playbook_assets.errors import SourceUnreachableError, StepTimeoutError, TerminalStepError
+from playbook_assets.sql import sql_identifier
 from playbook_assets.warehouses.base import WarehouseResource
 
 # A writer holds DuckDB's file lock for a moment (demo data is written to a temporary file
@@ -70,6 +71,20 @@ class DuckDBWarehouse(WarehouseResource):
             if timer is not None:
                 timer.cancel()
             connection.close()
+
+    def load_table(self, name: str, table: pa.Table) -> None:
+        """Create or replace ``schema.table`` from Arrow, in one transaction."""
+        schema, _, _ = name.rpartition(".")
+        target = sql_identifier(name, self.dialect)
+        with duckdb.connect(self.database) as connection:
+            connection.begin()
+            if schema:
+                connection.execute(
+                    f"CREATE SCHEMA IF NOT EXISTS {sql_identifier(schema, 'duckdb')}"
+                )
+            connection.register("incoming", table)
+            connection.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM incoming")
+            connection.commit()
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         config: dict[str, str | bool | int | float | list[str]] = {}

@@ -216,7 +216,7 @@ def _validation_error(error: ValidationError, document: YamlDocument) -> Playboo
         loc.append("type")
     location = document.location_of_loc(loc)
     step = _step_id_at(document, loc)
-    matched = _matched_path(document, loc)
+    matched = document.matched_path(loc)
     field_name = ".".join(str(part) for part in matched[3:] if not isinstance(part, int)) or None
     if step is None:
         field_name = ".".join(str(part) for part in matched[1:]) or None
@@ -248,19 +248,6 @@ def _validation_error(error: ValidationError, document: YamlDocument) -> Playboo
     return PlaybookValidationError(
         message, location=location, step=step, field=field_name, hint=hint
     )
-
-
-def _matched_path(document: YamlDocument, loc: Sequence[Any]) -> list[str | int]:
-    node = document.data
-    matched: list[str | int] = []
-    for part in loc:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-            matched.append(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-            matched.append(part)
-    return matched
 
 
 def _step_id_at(document: YamlDocument, loc: Sequence[Any]) -> str | None:

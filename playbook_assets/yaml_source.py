@@ -45,8 +45,9 @@ class YamlDocument:
             key = key[:-1]
         return SourceLocation(self.path, self.lines.get(key, 1))
 
-    def location_of_loc(self, loc: Sequence[str | int]) -> SourceLocation:
-        """Map a pydantic error ``loc`` onto the document, skipping union tags it adds."""
+    def matched_path(self, loc: Sequence[Any]) -> list[str | int]:
+        """The parts of a pydantic error ``loc`` that exist in the document, skipping the
+        tags pydantic adds (e.g. the step type of a union)."""
         node = self.data
         matched: list[str | int] = []
         for part in loc:
@@ -56,8 +57,11 @@ class YamlDocument:
             elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
                 node = node[part]
                 matched.append(part)
-            # Anything else is a tag pydantic added (e.g. the step type of a union): skip it.
-        return self.location(matched)
+        return matched
+
+    def location_of_loc(self, loc: Sequence[Any]) -> SourceLocation:
+        """Map a pydantic error ``loc`` onto the document."""
+        return self.location(self.matched_path(loc))
 
 
 def load_yaml(text: str, path: str) -> YamlDocument:

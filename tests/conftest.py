@@ -12,6 +12,7 @@ import dagster as dg
 import pytest
 
 from playbook_assets.demo import write_demo_crm, write_demo_warehouse
+from tests.template_results import DuckDBReports
 
 # Small enough to be quick, large enough that every template has non-trivial results.
 TEST_SCALE = 0.2
@@ -104,3 +105,15 @@ def project(
         artifacts_dir=tmp_path / "artifacts",
         dagster_home=home,
     )
+
+
+@pytest.fixture(scope="session")
+def duckdb_reports(
+    tmp_path_factory: pytest.TempPathFactory, demo_files: DemoFiles
+) -> DuckDBReports:
+    """The built-in templates' reports on DuckDB, the baseline other warehouses must match."""
+    root = tmp_path_factory.mktemp("duckdb_baseline")
+    home = root / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    return DuckDBReports(write_config(root, demo_files), home)

@@ -11,7 +11,6 @@ give its password (scram-sha-256), so that tests can check what an auth failure 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import pwd
 import shutil
@@ -22,15 +21,12 @@ import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import psycopg
-import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from playbook_assets.cli import main
 from playbook_assets.warehouses.postgres import PostgresWarehouse
 from playbook_defs import TEMPLATES_DIR
 from tests.conftest import DemoFiles
@@ -255,38 +251,3 @@ def write_warehouse_config(
         encoding="utf-8",
     )
     return path
-
-
-def run_template(
-    config_path: Path, playbook_id: str, capsys: pytest.CaptureFixture[str]
-) -> dict[str, Any]:
-    """Run a playbook through the command line and return its JSON report."""
-    code = main(["run", playbook_id, "--config", str(config_path), "--json"])
-    out = capsys.readouterr().out
-    report = json.loads(out)
-    assert code == 0, report
-    assert report["status"] == "success", report
-    return report
-
-
-def _same(actual: Any, expected: Any) -> bool:
-    if isinstance(expected, bool) or not isinstance(expected, int | float):
-        return actual == expected
-    return isinstance(actual, int | float) and actual == pytest.approx(expected, rel=1e-9)
-
-
-def assert_same_results(actual: dict[str, Any], expected: dict[str, Any]) -> None:
-    """Two run reports of one playbook agree: step statuses and row counts, every output's
-    row count and values (numbers to a relative 1e-9)."""
-    steps = {step["step_id"]: (step["status"], step.get("row_count")) for step in actual["steps"]}
-    assert steps == {
-        step["step_id"]: (step["status"], step.get("row_count")) for step in expected["steps"]
-    }
-    assert actual["outputs"].keys() == expected["outputs"].keys()
-    for name, output in expected["outputs"].items():
-        got = actual["outputs"][name]
-        assert got.get("row_count") == output.get("row_count"), name
-        values = output.get("values") or {}
-        assert (got.get("values") or {}).keys() == values.keys(), name
-        for key, value in values.items():
-            assert _same(got["values"][key], value), (name, key, got["values"][key], value)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import textwrap
 from collections.abc import Iterator
@@ -15,7 +14,6 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from playbook_assets.cli import main
 from playbook_assets.errors import (
     SourceUnreachableError,
     StepTimeoutError,
@@ -26,6 +24,7 @@ from playbook_assets.sql import SqlValue, render_sql
 from playbook_assets.warehouses.bigquery import BigQueryWarehouse
 from tests.bigquery_standin import BigQueryStandIn
 from tests.conftest import DemoFiles, Project
+from tests.template_results import DuckDBReports, assert_same_results, run_template
 
 TEMPLATES = [
     "at_risk_renewals",
@@ -244,20 +243,6 @@ def _config_text(server: BigQueryStandIn, demo: DemoFiles) -> str:
     )
 
 
-def _run(config: Path, playbook_id: str, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    code = main(["run", playbook_id, "--config", str(config), "--json"])
-    report = json.loads(capsys.readouterr().out)
-    assert code == 0, report
-    assert report["status"] == "success", report
-    return report
-
-
-def _same(actual: Any, expected: Any) -> bool:
-    if isinstance(expected, int | float | Decimal) and not isinstance(expected, bool):
-        return actual == pytest.approx(float(expected), rel=1e-9)
-    return actual == expected
-
-
 @pytest.mark.parametrize("playbook_id", TEMPLATES)
 def test_template_matches_duckdb(
     playbook_id: str,
@@ -265,19 +250,8 @@ def test_template_matches_duckdb(
     demo_files: DemoFiles,
     standin: BigQueryStandIn,
     capsys: pytest.CaptureFixture[str],
+    duckdb_reports: DuckDBReports,
 ) -> None:
     config = project.config_path.parent / "bigquery.yaml"
     config.write_text(_config_text(standin, demo_files), encoding="utf-8")
-    expected = _run(project.config_path, playbook_id, capsys)
-    actual = _run(config, playbook_id, capsys)
-    assert {s["step_id"]: s["row_count"] for s in actual["steps"]} == {
-        s["step_id"]: s["row_count"] for s in expected["steps"]
-    }
-    assert actual["outputs"].keys() == expected["outputs"].keys()
-    for name, output in expected["outputs"].items():
-        got = actual["outputs"][name]
-        assert got.get("row_count") == output.get("row_count"), name
-        values = output.get("values") or {}
-        assert (got.get("values") or {}).keys() == values.keys(), name
-        for key, value in values.items():
-            assert _same(got["values"][key], value), (name, key, got["values"][key], value)
+    assert_same_results(run_template(config, playbook_id, capsys), duckdb_reports[playbook_id])

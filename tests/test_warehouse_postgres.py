@@ -30,11 +30,10 @@ from tests.postgres_server import (
     PASSWORD_USER,
     TEMPLATE_IDS,
     PostgresServer,
-    assert_same_results,
     free_port,
-    run_template,
     write_warehouse_config,
 )
+from tests.template_results import DuckDBReports, assert_same_results, run_template
 
 pytest_plugins = ["tests.conftest_postgres"]
 
@@ -231,6 +230,7 @@ def test_template_matches_duckdb(
     postgres_demo: PostgresServer,
     demo_files: DemoFiles,
     capsys: pytest.CaptureFixture[str],
+    duckdb_reports: DuckDBReports,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Log in with a password read from the environment at run time (${VAR}).
@@ -249,7 +249,7 @@ def test_template_matches_duckdb(
         """,
     )
     on_postgres = run_template(config, playbook_id, capsys)
-    on_duckdb = run_template(project.config_path, playbook_id, capsys)
+    on_duckdb = duckdb_reports[playbook_id]
     assert_same_results(on_postgres, on_duckdb)
     assert all(step["row_count"] > 0 for step in on_postgres["steps"])
     assert PASSWORD not in json.dumps(on_postgres)

@@ -23,11 +23,10 @@ from playbook_assets.warehouses.redshift import RedshiftWarehouse
 from tests.conftest import DemoFiles, Project
 from tests.postgres_server import (
     PostgresServer,
-    assert_same_results,
     load_demo_database,
-    run_template,
     write_warehouse_config,
 )
+from tests.template_results import DuckDBReports, assert_same_results, run_template
 
 pytest_plugins = ["tests.conftest_postgres"]
 
@@ -247,6 +246,7 @@ def test_template_matches_duckdb(
     redshift_server: PostgresServer,
     demo_files: DemoFiles,
     capsys: pytest.CaptureFixture[str],
+    duckdb_reports: DuckDBReports,
 ) -> None:
     config = write_warehouse_config(
         project.root,
@@ -262,5 +262,5 @@ def test_template_matches_duckdb(
         """,
     )
     on_redshift = run_template(config, playbook_id, capsys)
-    on_duckdb = run_template(project.config_path, playbook_id, capsys)
+    on_duckdb = duckdb_reports[playbook_id]
     assert_same_results(on_redshift, on_duckdb)

@@ -23,7 +23,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from playbook_assets.cli import main
 from playbook_assets.errors import (
     SourceUnreachableError,
     StepTimeoutError,
@@ -32,6 +31,7 @@ from playbook_assets.errors import (
 from playbook_assets.sql import SqlValue, render_sql
 from playbook_assets.warehouses.snowflake import SnowflakeWarehouse
 from tests.conftest import DemoFiles, Project
+from tests.template_results import DuckDBReports, assert_same_results, run_template
 
 # ``fakesnow.server`` is a function until the submodule of the same name is imported.
 start_fakesnow = fakesnow.server
@@ -306,20 +306,6 @@ def _config_text(fake: FakeSnow, database: str, demo: DemoFiles) -> str:
     )
 
 
-def _run(config: Path, playbook_id: str, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    code = main(["run", playbook_id, "--config", str(config), "--json"])
-    report = json.loads(capsys.readouterr().out)
-    assert code == 0, report
-    assert report["status"] == "success", report
-    return report
-
-
-def _same(actual: Any, expected: Any) -> bool:
-    if isinstance(expected, int | float | Decimal) and not isinstance(expected, bool):
-        return actual == pytest.approx(float(expected), rel=1e-9)
-    return actual == expected
-
-
 @pytest.mark.parametrize("playbook_id", TEMPLATES)
 def test_template_matches_duckdb(
     playbook_id: str,
@@ -328,19 +314,8 @@ def test_template_matches_duckdb(
     fake_snowflake: FakeSnow,
     loaded: str,
     capsys: pytest.CaptureFixture[str],
+    duckdb_reports: DuckDBReports,
 ) -> None:
     config = project.config_path.parent / "snowflake.yaml"
     config.write_text(_config_text(fake_snowflake, loaded, demo_files), encoding="utf-8")
-    expected = _run(project.config_path, playbook_id, capsys)
-    actual = _run(config, playbook_id, capsys)
-    assert {s["step_id"]: s["row_count"] for s in actual["steps"]} == {
-        s["step_id"]: s["row_count"] for s in expected["steps"]
-    }
-    assert actual["outputs"].keys() == expected["outputs"].keys()
-    for name, output in expected["outputs"].items():
-        got = actual["outputs"][name]
-        assert got.get("row_count") == output.get("row_count"), name
-        values = output.get("values") or {}
-        assert (got.get("values") or {}).keys() == values.keys(), name
-        for key, value in values.items():
-            assert _same(got["values"][key], value), (name, key, got["values"][key], value)
+    assert_same_results(run_template(config, playbook_id, capsys), duckdb_reports[playbook_id])

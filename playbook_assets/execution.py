@@ -109,7 +109,7 @@ def prepare_step(
         body = crm.describe_request(search)
         return StepRequest(
             request=body,
-            send=lambda: crm.search(search),
+            send=lambda: crm.search(search, timeout_seconds=timeout_seconds),
             fingerprint=request_fingerprint(connection or "", body),
         )
     return StepRequest(

@@ -25,6 +25,7 @@ DuckDB prepared-statement parameter; property names are checked against the tabl
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -37,7 +38,12 @@ from sqlglot import exp
 
 from playbook_assets.crm.base import CrmResource
 from playbook_assets.demo import ensure_demo_crm
-from playbook_assets.errors import SourceUnreachableError, TerminalStepError, did_you_mean
+from playbook_assets.errors import (
+    SourceUnreachableError,
+    StepTimeoutError,
+    TerminalStepError,
+    did_you_mean,
+)
 from playbook_assets.spec import SearchConfig, SearchFilter
 
 # HubSpot's default returned properties of each object (its search API documentation).
@@ -92,21 +98,40 @@ class DemoCrm(CrmResource):
     database: str
     scale: float = 1.0
 
-    def search(self, request: SearchConfig) -> pa.Table:
+    def search(self, request: SearchConfig, *, timeout_seconds: float | None = None) -> pa.Table:
         """Run the search and return every matching record (up to ``request.limit``)."""
         table = _object_table(request.object)
         ensure_demo_crm(Path(self.database), self.scale)
+        timed_out = threading.Event()
         try:
             with duckdb.connect(self.database, read_only=True) as con:
                 columns = _columns(con, table)
                 sql, params = _build_query(table, columns, request)
-                return con.sql(sql, params=params).to_arrow_table()
+
+                def interrupt() -> None:
+                    timed_out.set()
+                    con.interrupt()
+
+                timer = threading.Timer(timeout_seconds, interrupt) if timeout_seconds else None
+                if timer is not None:
+                    timer.daemon = True
+                    timer.start()
+                try:
+                    return con.sql(sql, params=params).to_arrow_table()
+                finally:
+                    if timer is not None:
+                        timer.cancel()
         except duckdb.IOException as e:
             raise SourceUnreachableError(
                 f"cannot open the demo CRM file {self.database}: {e}",
                 hint="check connections.<name>.database; another process may be writing it",
             ) from e
         except duckdb.Error as e:
+            if timed_out.is_set():
+                raise StepTimeoutError(
+                    f"the search ran longer than {timeout_seconds:g} s and was cancelled",
+                    hint="raise timeout_seconds on the step or in execution.timeout_seconds",
+                ) from e
             raise TerminalStepError(f"demo CRM search on '{table}' failed: {e}") from e
 
     def describe_request(self, request: SearchConfig) -> dict[str, Any]:

@@ -32,18 +32,23 @@ from playbook_assets.references import Reference, walk_references, whole_referen
 from playbook_assets.registry import CONNECTION_TYPES, connection_type
 from playbook_assets.spec import (
     AggregateStep,
+    AnyStep,
+    FileStep,
     FilterStep,
+    GraphQLStep,
     JoinStep,
     OutputSpec,
     PlaybookFile,
     PlaybookSpec,
     QueryStep,
+    RequestStep,
     SearchStep,
 )
 from playbook_assets.sql import SqlTemplateError, placeholders
 from playbook_assets.yaml_source import YamlDocument, load_yaml
 
 RESERVED_ASSET_NAMES = frozenset({"run_report"})
+STEP_TYPES = ("query", "search", "join", "aggregate", "filter", "request", "graphql", "read")
 
 
 @dataclass(frozen=True)
@@ -232,13 +237,11 @@ def _validation_error(error: ValidationError, document: YamlDocument) -> Playboo
     elif first["type"] == "union_tag_invalid":
         tag = str((first.get("ctx") or {}).get("tag", ""))
         message = f"unknown step type '{tag}'"
-        hint = unknown_name_hint(
-            tag, ["query", "search", "join", "aggregate", "filter"], "step type"
-        )
+        hint = unknown_name_hint(tag, list(STEP_TYPES), "step type")
         field_name = "type"
     elif first["type"] == "union_tag_not_found":
         message = "missing required key 'type'"
-        hint = "one of query, search, join, aggregate, filter"
+        hint = f"one of {', '.join(STEP_TYPES)}"
     elif first["type"] == "literal_error":
         message = f"{first['input']!r} is not allowed here: {first['msg']}"
         hint = None
@@ -269,6 +272,9 @@ def _unknown_key_hint(key: str, loc: Sequence[Any]) -> str | None:
         "join": spec_module.JoinStep,
         "aggregate": spec_module.AggregateStep,
         "filter": spec_module.FilterStep,
+        "request": spec_module.RequestStep,
+        "graphql": spec_module.GraphQLStep,
+        "read": spec_module.FileStep,
     }
     model: type[spec_module.StrictModel] | None = None
     if parents and parents[-1] == "config" and len(parents) >= 2 and parents[-2] in candidates:
@@ -551,7 +557,7 @@ def _connection_for(step: QueryStep | SearchStep, config: ExecutorConfig, catego
 
 def _validate_step(
     loaded: LoadedPlaybook,
-    step: QueryStep | SearchStep | JoinStep | AggregateStep | FilterStep,
+    step: AnyStep,
     index: int,
     config: ExecutorConfig,
     columns: Mapping[str, list[str] | None],
@@ -601,6 +607,36 @@ def _validate_step(
             return None
         association_columns = [f"{_singular(name)}_id" for name in step.config.associations]
         return ["hs_object_id", *step.config.properties, *association_columns]
+
+    if isinstance(step, RequestStep | GraphQLStep):
+        url = step.config.url.strip()
+        if not url.lower().startswith(("http://", "https://")):
+            raise PlaybookValidationError(
+                f"'{url}' is not an http(s) URL",
+                location=where("url"),
+                field="config.url",
+                hint="write the URL in full, e.g. https://api.example.com/v1/items",
+            )
+        return None
+
+    if isinstance(step, FileStep):
+        if "${" in step.config.path:
+            raise PlaybookValidationError(
+                "a file path cannot contain ${...} references",
+                location=where("path"),
+                field="config.path",
+                hint="file paths come only from the playbook, never from run-time values",
+            )
+        if step.config.format is None and not step.config.path.lower().endswith(
+            (".csv", ".tsv", ".txt", ".parquet", ".pq")
+        ):
+            raise PlaybookValidationError(
+                f"cannot tell the format of '{step.config.path}' from its extension",
+                location=where("path"),
+                field="config.format",
+                hint="add 'format: csv' or 'format: parquet'",
+            )
+        return None
 
     if isinstance(step, JoinStep):
         left_ref = whole_reference(step.config.left)

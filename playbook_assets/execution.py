@@ -39,17 +39,25 @@ from playbook_assets.report import (
     FACTS_METADATA_KEY,
     product_run_id,
 )
+from playbook_assets.sources.api import (
+    describe_graphql,
+    describe_request,
+    fetch_graphql,
+    fetch_rest,
+)
+from playbook_assets.sources.files import file_format, read_files, resolve_file_path
 from playbook_assets.spec import (
-    AggregateStep,
-    FilterStep,
-    JoinStep,
+    AnyStep,
+    FileStep,
+    GraphQLStep,
     QueryStep,
+    RequestStep,
     SearchStep,
 )
 from playbook_assets.steps import render_query, run_transform_step, search_request
 from playbook_assets.warehouses.base import WarehouseResource
 
-Step = QueryStep | SearchStep | JoinStep | AggregateStep | FilterStep
+Step = AnyStep
 REQUEST_SHA256_KEY = "request_sha256"
 PREVIEW_ROWS = 5
 MAX_RETRY_DELAY_SECONDS = 30.0
@@ -111,6 +119,29 @@ def prepare_step(
             request=body,
             send=lambda: crm.search(search, timeout_seconds=timeout_seconds),
             fingerprint=request_fingerprint(connection or "", body),
+        )
+    if isinstance(step, RequestStep):
+        request = describe_request(step.config, resolution)
+        return StepRequest(
+            request=request,
+            send=lambda: fetch_rest(step.config, resolution, timeout_seconds=timeout_seconds),
+            fingerprint=request_fingerprint("api", request),
+        )
+    if isinstance(step, GraphQLStep):
+        request = describe_graphql(step.config, resolution)
+        return StepRequest(
+            request=request,
+            send=lambda: fetch_graphql(step.config, resolution, timeout_seconds=timeout_seconds),
+            fingerprint=request_fingerprint("api", request),
+        )
+    if isinstance(step, FileStep):
+        folder = loaded.path.parent
+        request = {
+            "path": resolve_file_path(step.config, folder),
+            "format": file_format(step.config),
+        }
+        return StepRequest(
+            request=request, send=lambda: read_files(step.config, folder), fingerprint=None
         )
     return StepRequest(
         request=None,

@@ -39,13 +39,14 @@ from playbook_assets.run_records import (
     write_run_record,
 )
 from playbook_assets.spec import (
-    AggregateStep,
-    FilterStep,
-    JoinStep,
+    AnyStep,
+    FileStep,
+    GraphQLStep,
     OutputSpec,
     ParameterSpec,
     PlaybookSpec,
     QueryStep,
+    RequestStep,
     SearchStep,
 )
 from playbook_assets.transforms import aggregate_table
@@ -57,7 +58,7 @@ TAG_DATA_WAREHOUSE = "playbook/data_warehouse"
 TAG_CRM = "playbook/crm"
 TAG_SAVE_ARTIFACTS = "playbook/save_artifacts"
 
-Step = QueryStep | SearchStep | JoinStep | AggregateStep | FilterStep
+Step = AnyStep
 # The type `dg.define_asset_job` returns is not exported by dagster.
 AssetJob = Any
 
@@ -263,6 +264,12 @@ def build_playbook_assets(
 
 
 def _step_kind(step: Step, connection: str | None, config: ExecutorConfig) -> str:
+    if isinstance(step, RequestStep):
+        return "rest"
+    if isinstance(step, GraphQLStep):
+        return "graphql"
+    if isinstance(step, FileStep):
+        return step.config.format or step.config.path.lower().rsplit(".", 1)[-1]
     if connection is None:
         return "duckdb"
     resource_class = connection_type(config.connections[connection]).resource_class

@@ -16,7 +16,7 @@ IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 PLAYBOOK_ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 
 ParameterType = Literal["string", "number", "integer", "boolean", "array", "date", "identifier"]
-StepSource = Literal["data_warehouse", "crm", "transform", "api"]
+StepSource = Literal["data_warehouse", "crm", "transform", "api", "file"]
 FilterOperator = Literal[
     "EQ",
     "NEQ",
@@ -190,6 +190,105 @@ class FilterConfig(StrictModel):
     condition: str = Field(description="Boolean expression rows must satisfy.")
 
 
+class ApiAuth(StrictModel):
+    """Credentials of an API request, read from environment variables when the step runs."""
+
+    bearer_token_env: str | None = Field(
+        default=None,
+        pattern=IDENTIFIER_PATTERN,
+        description="Environment variable holding a token sent as 'Authorization: Bearer ...'.",
+    )
+    header: str | None = Field(default=None, description="Header carrying an API key.")
+    value_env: str | None = Field(
+        default=None,
+        pattern=IDENTIFIER_PATTERN,
+        description="Environment variable holding the value of 'header'.",
+    )
+
+    @model_validator(mode="after")
+    def _one_scheme(self) -> ApiAuth:
+        if self.bearer_token_env is not None:
+            if self.header is not None or self.value_env is not None:
+                raise ValueError("use either bearer_token_env or header + value_env, not both")
+        elif self.header is None or self.value_env is None:
+            raise ValueError("give bearer_token_env, or both header and value_env")
+        return self
+
+
+class Pagination(StrictModel):
+    """How to fetch every page of an API's results."""
+
+    type: Literal["none", "cursor", "offset", "link_header"] = Field(
+        default="none", description="none, cursor, offset or link_header (RFC 8288 rel=next)."
+    )
+    cursor_param: str = Field(
+        default="cursor", description="cursor: query parameter (or GraphQL variable) to send."
+    )
+    cursor_path: str | None = Field(
+        default=None, description="cursor: dotted path of the next cursor in the response."
+    )
+    offset_param: str = Field(default="offset", description="offset: query parameter.")
+    limit_param: str = Field(default="limit", description="offset: page size parameter.")
+    page_size: int = Field(default=100, ge=1, description="offset: records per page.")
+    max_pages: int = Field(default=1000, ge=1, description="Stop after this many pages.")
+
+    @model_validator(mode="after")
+    def _cursor_path(self) -> Pagination:
+        if self.type == "cursor" and not self.cursor_path:
+            raise ValueError("cursor pagination needs 'cursor_path'")
+        return self
+
+
+class RequestConfig(StrictModel):
+    """Configuration of a REST ``request`` step."""
+
+    method: Literal["GET", "POST"] = Field(default="GET", description="HTTP method.")
+    url: str = Field(description="http(s) URL; ${...} references in it are URL-encoded.")
+    query: dict[str, Any] = Field(default_factory=dict, description="Query string parameters.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Headers (not secrets).")
+    auth: ApiAuth | None = Field(default=None, description="Credentials from the environment.")
+    body: Any = Field(default=None, description="JSON body of a POST.")
+    records_path: str | None = Field(
+        default=None, description="Dotted path of the list of records (default: the response)."
+    )
+    pagination: Pagination = Field(default_factory=Pagination, description="Paging.")
+
+
+class GraphQLConfig(StrictModel):
+    """Configuration of a ``graphql`` step."""
+
+    url: str = Field(description="http(s) URL of the GraphQL endpoint.")
+    query: str = Field(description="The GraphQL query document.")
+    variables: dict[str, Any] = Field(default_factory=dict, description="Query variables.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Headers (not secrets).")
+    auth: ApiAuth | None = Field(default=None, description="Credentials from the environment.")
+    records_path: str = Field(description="Dotted path of the list of records in 'data'.")
+    pagination: Pagination = Field(
+        default_factory=Pagination,
+        description="cursor: cursor_param is the variable, cursor_path the next cursor "
+        "(e.g. items.pageInfo.endCursor; paging stops when it is null).",
+    )
+
+
+class FileConfig(StrictModel):
+    """Configuration of a file ``read`` step."""
+
+    path: str = Field(
+        description="File or glob, relative to the playbook file's folder; written in the "
+        "playbook only, never from run-time values."
+    )
+    format: Literal["csv", "parquet"] | None = Field(
+        default=None, description="csv or parquet (default: from the file extension)."
+    )
+    header: bool = Field(default=True, description="csv: the first line names the columns.")
+    delimiter: str | None = Field(
+        default=None, description="csv: the delimiter (default: sniffed)."
+    )
+    include_filename: bool = Field(
+        default=False, description="Add a 'filename' column with each row's file."
+    )
+
+
 class StepBase(StrictModel):
     """Fields shared by every step type."""
 
@@ -259,10 +358,41 @@ class FilterStep(StepBase):
     config: FilterConfig = Field(description="The filter.")
 
 
-StepSpec = Annotated[
-    QueryStep | SearchStep | JoinStep | AggregateStep | FilterStep,
-    Field(discriminator="type"),
-]
+class RequestStep(StepBase):
+    """Calls a REST API."""
+
+    type: Literal["request"] = Field(description="Step type.")
+    source: Literal["api"] = Field(default="api", description="Always api.")
+    config: RequestConfig = Field(description="The request.")
+
+
+class GraphQLStep(StepBase):
+    """Queries a GraphQL API."""
+
+    type: Literal["graphql"] = Field(description="Step type.")
+    source: Literal["api"] = Field(default="api", description="Always api.")
+    config: GraphQLConfig = Field(description="The query.")
+
+
+class FileStep(StepBase):
+    """Reads CSV or Parquet files."""
+
+    type: Literal["read"] = Field(description="Step type.")
+    source: Literal["file"] = Field(default="file", description="Always file.")
+    config: FileConfig = Field(description="The files.")
+
+
+AnyStep = (
+    QueryStep
+    | SearchStep
+    | JoinStep
+    | AggregateStep
+    | FilterStep
+    | RequestStep
+    | GraphQLStep
+    | FileStep
+)
+StepSpec = Annotated[AnyStep, Field(discriminator="type")]
 TransformStep = JoinStep | AggregateStep | FilterStep
 
 
@@ -326,7 +456,7 @@ class PlaybookSpec(StrictModel):
         """Step ids in file order."""
         return [step.id for step in self.steps]
 
-    def step(self, step_id: str) -> QueryStep | SearchStep | JoinStep | AggregateStep | FilterStep:
+    def step(self, step_id: str) -> AnyStep:
         """The step with this id (the id must exist)."""
         for step in self.steps:
             if step.id == step_id:

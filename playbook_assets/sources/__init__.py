@@ -1,0 +1,1 @@
+"""Other sources: generic REST and GraphQL APIs, CSV and Parquet files."""

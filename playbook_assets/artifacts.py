@@ -139,7 +139,7 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
                     "not an Arrow table"
                 )
             encoded = encode_table(obj)
-        partition = context.partition_key if context.has_asset_partitions else None
+        partition = _partition_of(context) if context.has_asset_partitions else None
         path = self.artifact_path(context.asset_key, context.run_id, partition)
         atomic_write_bytes(path, encoded.parquet, overwrite=False)
         context.add_output_metadata(
@@ -153,7 +153,7 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
     def load_input(self, context: dg.InputContext) -> pa.Table:
         """Read an upstream result: this run's, else the latest materialization's."""
         key = context.asset_key
-        partition = context.asset_partition_key if context.has_asset_partitions else None
+        partition = _partition_of(context) if context.has_asset_partitions else None
         upstream = context.upstream_output
         run_id = upstream.run_id if upstream is not None else None
         path = self.artifact_path(key, run_id, partition) if run_id else None
@@ -172,6 +172,14 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
                 hint="materialize the upstream step again, or check `playbook artifacts verify`",
             )
         return pq.read_table(path)
+
+
+def _partition_of(context: dg.OutputContext | dg.InputContext) -> str:
+    """The partition key, or ``start...end`` for the range a single-run backfill covers."""
+    key_range = context.asset_partition_key_range
+    if key_range.start == key_range.end:
+        return key_range.start
+    return f"{key_range.start}...{key_range.end}"
 
 
 def latest_artifact(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 from pydantic import ValidationError
 
 from playbook_assets.config import ExecutorConfig
@@ -27,22 +28,28 @@ from playbook_assets.errors import (
 )
 from playbook_assets.expressions import check_columns, parse_condition, parse_join_on, parse_metric
 from playbook_assets.insights import check_insight
-from playbook_assets.parameters import coerce_parameter
+from playbook_assets.parameters import coerce_parameter, resolve_parameters
+from playbook_assets.partitions import reference_names
 from playbook_assets.references import Reference, walk_references, whole_reference
 from playbook_assets.registry import CONNECTION_TYPES, connection_type
 from playbook_assets.spec import (
     AggregateStep,
     AnyStep,
+    AssetTrigger,
+    CheckSpec,
     FileStep,
+    FileTrigger,
     FilterStep,
     GraphQLStep,
     JoinStep,
+    MultiPartitions,
     OutputSpec,
     PlaybookFile,
     PlaybookSpec,
     QueryStep,
     RequestStep,
     SearchStep,
+    StaticPartitions,
 )
 from playbook_assets.sql import SqlTemplateError, placeholders
 from playbook_assets.yaml_source import YamlDocument, load_yaml
@@ -165,6 +172,7 @@ def load_catalog(
                 catalog.broken.append(BrokenPlaybook(path, loaded.display_path, loaded.id, error))
                 continue
         catalog.playbooks[loaded.id] = loaded
+    check_asset_triggers(catalog)
     return catalog
 
 
@@ -484,6 +492,8 @@ def validate_playbook(loaded: LoadedPlaybook, config: ExecutorConfig) -> None:
                 location=document.location(("playbook", "insights", index)), field="insights"
             ) from None
 
+    _validate_operations(loaded, columns)
+
     for index, output in enumerate(spec.outputs):
         if output.type != "aggregate":
             continue
@@ -498,6 +508,126 @@ def validate_playbook(loaded: LoadedPlaybook, config: ExecutorConfig) -> None:
                     check_columns(parsed, known, f"output '{output.name}'")
             except PlaybookError as e:
                 raise e.at(location=where, field=f"metrics.{metric.name}") from None
+
+
+def _validate_operations(loaded: LoadedPlaybook, columns: Mapping[str, list[str] | None]) -> None:
+    """Checks, schedule and triggers."""
+    spec = loaded.spec
+    document = loaded.document
+    owners: list[tuple[tuple[str | int, ...], list[CheckSpec], list[str] | None]] = []
+    for index, step in enumerate(spec.steps):
+        owners.append((("steps", index), step.checks, columns.get(step.id)))
+    for index, output in enumerate(spec.outputs):
+        known = None if output.type == "aggregate" else columns.get(loaded.output_source(output))
+        if output.type == "aggregate":
+            known = [metric.name for metric in output.metrics]
+        owners.append((("outputs", index), output.checks, known))
+    for path, checks, known in owners:
+        names: set[str] = set()
+        for check_index, check in enumerate(checks):
+            where = document.location(("playbook", *path, "checks", check_index))
+            if check.check_name in names:
+                raise PlaybookValidationError(
+                    f"two checks are named '{check.check_name}'",
+                    location=where,
+                    hint="give one of them a 'name'",
+                )
+            names.add(check.check_name)
+            try:
+                if check.type == "expression":
+                    parsed = parse_metric(str(check.expression))
+                    if known is not None:
+                        check_columns(parsed, known, f"check '{check.check_name}'")
+                elif known is not None:
+                    for column in [*check.columns, *([check.column] if check.column else [])]:
+                        if column not in known:
+                            raise PlaybookValidationError(
+                                f"unknown column '{column}' in check '{check.check_name}'",
+                                hint=unknown_name_hint(column, known, "column"),
+                            )
+            except PlaybookError as e:
+                raise e.at(location=where, field="checks") from None
+
+    if spec.schedule is not None:
+        where = document.location(("playbook", "schedule"))
+        try:
+            dg.ScheduleDefinition(
+                name="validation",
+                cron_schedule=spec.schedule.cron,
+                job_name="validation",
+                execution_timezone=spec.schedule.timezone,
+            )
+        except dg.DagsterInvalidDefinitionError as e:
+            raise PlaybookValidationError(
+                f"invalid schedule: {e}",
+                location=where,
+                field="schedule",
+                hint="cron looks like '0 6 * * 1-5'; timezone like 'Europe/Paris'",
+            ) from e
+        try:
+            resolve_parameters(spec, spec.schedule.parameters)
+        except PlaybookError as e:
+            raise e.at(location=where, field="schedule.parameters") from None
+
+    for index, trigger in enumerate(spec.triggers):
+        where = document.location(("playbook", "triggers", index))
+        if isinstance(trigger, FileTrigger):
+            if isinstance(spec.partitions, StaticPartitions | MultiPartitions):
+                raise PlaybookValidationError(
+                    "a file trigger cannot choose among static or two-dimensional partitions",
+                    location=where,
+                    field="triggers",
+                    hint="use it on an unpartitioned, time- or dynamically-partitioned playbook",
+                )
+            if "${" in trigger.path:
+                raise PlaybookValidationError(
+                    "a file trigger's path cannot contain ${...} references",
+                    location=where,
+                    field="triggers.path",
+                )
+            if trigger.parameter is not None:
+                parameter = spec.parameter(trigger.parameter)
+                if parameter is None or parameter.type != "string":
+                    raise PlaybookValidationError(
+                        f"the file trigger sets parameter '{trigger.parameter}', "
+                        "which must be declared with type: string",
+                        location=where,
+                        field="triggers.parameter",
+                        hint=unknown_name_hint(
+                            trigger.parameter, [p.name for p in spec.parameters], "parameter"
+                        ),
+                    )
+        elif trigger.asset.count("/") != 1:
+            raise PlaybookValidationError(
+                f"'{trigger.asset}' is not an asset key",
+                location=where,
+                field="triggers.asset",
+                hint="write playbook_id/step_or_output, e.g. presales_analysis/summary",
+            )
+
+
+def check_asset_triggers(catalog: PlaybookCatalog) -> None:
+    """Asset triggers must name a step or output of a loaded playbook; a playbook whose
+    trigger does not is moved to the broken ones."""
+    known = {
+        f"{loaded.id}/{name}"
+        for loaded in catalog.playbooks.values()
+        for name in [*loaded.spec.step_ids, *(o.name for o in loaded.spec.outputs)]
+    }
+    for playbook_id, loaded in list(catalog.playbooks.items()):
+        for index, trigger in enumerate(loaded.spec.triggers):
+            if isinstance(trigger, AssetTrigger) and trigger.asset not in known:
+                error = PlaybookValidationError(
+                    f"the asset trigger names unknown asset '{trigger.asset}'",
+                    location=loaded.document.location(("playbook", "triggers", index)),
+                    field="triggers.asset",
+                    hint=unknown_name_hint(trigger.asset, known, "asset"),
+                )
+                del catalog.playbooks[playbook_id]
+                catalog.broken.append(
+                    BrokenPlaybook(loaded.path, loaded.display_path, playbook_id, error)
+                )
+                break
 
 
 def _check_reference(
@@ -528,11 +658,21 @@ def _check_reference(
                 hint=unknown_name_hint(reference.name, spec.step_ids, "step"),
             )
     if reference.kind == "partition":
-        raise PlaybookValidationError(
-            f"{reference.text} is used, but the playbook declares no partitions",
-            location=where,
-            step=step_id,
-        )
+        names = reference_names(spec.partitions)
+        if not names:
+            raise PlaybookValidationError(
+                f"{reference.text} is used, but the playbook declares no partitions",
+                location=where,
+                step=step_id,
+                hint="add 'partitions:' to the playbook",
+            )
+        if reference.name not in names:
+            raise PlaybookValidationError(
+                f"{reference.text} is not available for these partitions",
+                location=where,
+                step=step_id,
+                hint=unknown_name_hint(reference.name, names, "partition value"),
+            )
 
 
 def _connection_for(step: QueryStep | SearchStep, config: ExecutorConfig, category: str) -> str:

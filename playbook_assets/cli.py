@@ -107,8 +107,25 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-artifacts", action="store_true", help="keep results in memory; write nothing"
     )
+    run.add_argument("--partition", metavar="KEY", help="the partition to run (partitioned)")
     run.add_argument("--json", action="store_true", help="print JSON even on a terminal")
     run.set_defaults(handler=_cmd_run)
+
+    partitions = commands.add_parser("partitions", parents=[common], help="partitions")
+    partition_commands = partitions.add_subparsers(
+        dest="partitions_command", metavar="COMMAND", required=True
+    )
+    partitions_list = partition_commands.add_parser(
+        "list", parents=[common], help="a playbook's partition keys"
+    )
+    partitions_list.add_argument("playbook_id", metavar="ID")
+    partitions_list.set_defaults(handler=_cmd_partitions_list)
+    partitions_add = partition_commands.add_parser(
+        "add", parents=[common], help="add keys to a dynamic partition set"
+    )
+    partitions_add.add_argument("name", metavar="NAME")
+    partitions_add.add_argument("keys", nargs="+", metavar="KEY")
+    partitions_add.set_defaults(handler=_cmd_partitions_add)
 
     rerun = commands.add_parser(
         "rerun", parents=[common], help="run a stored run's playbook again with its parameters"
@@ -304,6 +321,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             data_warehouse=args.data_warehouse,
             crm=args.crm,
             save_artifacts=not args.no_artifacts,
+            partition=args.partition,
         )
     )
     if args.json or not sys.stdout.isatty():
@@ -311,6 +329,45 @@ def _cmd_run(args: argparse.Namespace) -> int:
     else:
         _print_summary(report, sys.stdout)
     return EXIT_OK if report["status"] == "success" else EXIT_STEP_FAILED
+
+
+def _cmd_partitions_list(args: argparse.Namespace) -> int:
+    from playbook_assets.partitions import partitions_definition
+    from playbook_assets.runner import dagster_instance
+
+    _, catalog = _load(args)
+    spec = catalog.get(args.playbook_id).spec
+    partitions = partitions_definition(spec.partitions)
+    if partitions is None:
+        raise PlaybookValidationError(f"playbook '{spec.id}' has no partitions")
+    for key in partitions.get_partition_keys(dynamic_partitions_store=dagster_instance()):
+        sys.stdout.write(f"{key}\n")
+    return EXIT_OK
+
+
+def _cmd_partitions_add(args: argparse.Namespace) -> int:
+    from playbook_assets.runner import dagster_instance
+    from playbook_assets.spec import DynamicPartitions
+
+    _, catalog = _load(args)
+    names = sorted(
+        {
+            loaded.spec.partitions.name
+            for loaded in catalog.playbooks.values()
+            if isinstance(loaded.spec.partitions, DynamicPartitions)
+        }
+    )
+    if args.name not in names:
+        raise PlaybookValidationError(
+            f"no playbook has dynamic partitions named '{args.name}'",
+            hint=unknown_name_hint(args.name, names, "dynamic partition set"),
+        )
+    instance = dagster_instance()
+    existing = set(instance.get_dynamic_partitions(args.name))
+    new = [key for key in dict.fromkeys(args.keys) if key not in existing]
+    instance.add_dynamic_partitions(args.name, new)
+    sys.stdout.write(f"{args.name}: added {len(new)}, {len(existing) + len(new)} in all\n")
+    return EXIT_OK
 
 
 def _cmd_rerun(args: argparse.Namespace) -> int:
@@ -339,6 +396,7 @@ def _cmd_rerun(args: argparse.Namespace) -> int:
             data_warehouse=manifest["connections"]["data_warehouse"] or None,
             crm=manifest["connections"]["crm"] or None,
             tags={"playbook/rerun_of": record.run_id},
+            partition=manifest.get("partition"),
         )
     )
     if args.json or not sys.stdout.isatty():

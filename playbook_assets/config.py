@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -51,11 +51,28 @@ class ArtifactsConfig(_ConfigModel):
 class ExecutionConfig(_ConfigModel):
     """How steps run."""
 
-    max_parallel_steps: int = Field(default=3, ge=1, description="Steps run at once in a run.")
+    max_parallel_steps: int = Field(
+        default=3, ge=1, description="Steps run at once in a run (multiprocess executor)."
+    )
+    executor: Literal["in_process", "multiprocess"] = Field(
+        default="in_process",
+        description="in_process: steps one after another in the run's process (about 0.1 s a "
+        "step); multiprocess: up to max_parallel_steps at once, one process each (seconds a "
+        "step to start).",
+    )
     timeout_seconds: float = Field(default=300, gt=0, description="Time limit of one step.")
     retry_attempts: int = Field(
         default=2, ge=0, description="Retries of a step after a transient failure."
     )
+
+
+class RequestsConfig(_ConfigModel):
+    """A folder where other systems drop run requests (JSON or YAML files)."""
+
+    directory: str | None = Field(
+        default=None, description="The folder (relative to this file); none: no request sensor."
+    )
+    interval_seconds: int = Field(default=15, ge=5, description="How often to look.")
 
 
 class _ConfigFile(_ConfigModel):
@@ -63,6 +80,7 @@ class _ConfigFile(_ConfigModel):
     connections: dict[str, dict[str, Any] | None] | None = None
     artifacts: ArtifactsConfig = Field(default_factory=ArtifactsConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    requests: RequestsConfig = Field(default_factory=RequestsConfig)
 
 
 @dataclass(frozen=True)
@@ -86,6 +104,7 @@ class ExecutorConfig:
     connections: Mapping[str, ConnectionSettings]
     artifacts: ArtifactsConfig
     execution: ExecutionConfig
+    requests: RequestsConfig = field(default_factory=RequestsConfig)
 
     @property
     def display_path(self) -> str:
@@ -96,6 +115,12 @@ class ExecutorConfig:
     def playbooks_dir(self) -> Path:
         """The deployment's own playbooks: ``playbooks/`` beside the config file."""
         return self.base_dir / "playbooks"
+
+    @property
+    def requests_dir(self) -> Path | None:
+        """The run request folder, if configured."""
+        directory = self.requests.directory
+        return self.resolve_path(directory) if directory else None
 
     @property
     def artifacts_dir(self) -> Path:
@@ -221,6 +246,7 @@ def load_config_file(path: Path, environ: Mapping[str, str] | None = None) -> Ex
         connections=connections,
         artifacts=parsed.artifacts,
         execution=parsed.execution,
+        requests=parsed.requests,
     )
     for field_name in ("data_warehouse", "crm"):
         name = getattr(parsed.defaults, field_name)
@@ -301,5 +327,6 @@ def _model_for(parent: tuple[Any, ...]) -> type[BaseModel] | None:
         ("defaults",): DefaultsConfig,
         ("artifacts",): ArtifactsConfig,
         ("execution",): ExecutionConfig,
+        ("requests",): RequestsConfig,
     }
     return models.get(tuple(parent))

@@ -31,6 +31,7 @@ from playbook_assets.errors import (
     TransientStepError,
 )
 from playbook_assets.insights import table_facts, top_row
+from playbook_assets.partitions import partition_values
 from playbook_assets.references import ResolutionContext
 from playbook_assets.report import (
     CACHED_AT_KEY,
@@ -160,7 +161,11 @@ def execute_step(
     """Run one step inside its asset and return its output with metadata."""
     settings: RunSettings = context.resources.run_settings
     parameters = getattr(context.resources, f"{loaded.id}_parameters")
-    resolution = ResolutionContext(parameters=parameters, steps=inputs)
+    resolution = ResolutionContext(
+        parameters=parameters,
+        steps=inputs,
+        partition=partition_values(context, loaded.spec.partitions),
+    )
     location = loaded.step_location(step.id)
     started = time.perf_counter()
     timeout = step.timeout_seconds or settings.timeout_seconds

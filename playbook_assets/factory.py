@@ -9,7 +9,7 @@ Broken playbooks appear as an asset carrying their error, in their own group.
 
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,8 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
-from playbook_assets.artifacts import ArtifactIOManager
+from playbook_assets.artifacts import ArtifactIOManager, EncodedTable
+from playbook_assets.automation import playbook_schedule, playbook_sensors, request_sensor
 from playbook_assets.catalog import (
     BrokenPlaybook,
     LoadedPlaybook,
@@ -25,13 +26,19 @@ from playbook_assets.catalog import (
     data_dependencies,
     step_dependencies,
 )
+from playbook_assets.checks import check_specs
+from playbook_assets.checks import evaluate as evaluate_check
 from playbook_assets.config import ExecutorConfig
 from playbook_assets.errors import PlaybookError, PlaybookValidationError, unknown_name_hint
 from playbook_assets.execution import RunSettings, build_output, execute_step, fail
 from playbook_assets.insights import table_facts
 from playbook_assets.parameters import coerce_parameter
+from playbook_assets.partitions import backfill_policy, partitions_definition
 from playbook_assets.registry import build_resource, connection_type
 from playbook_assets.report import RunContext, assemble_run_report
+from playbook_assets.run_config import (
+    parameters_resource_key,
+)
 from playbook_assets.run_records import (
     manifest_file,
     prune_runs,
@@ -40,6 +47,7 @@ from playbook_assets.run_records import (
 )
 from playbook_assets.spec import (
     AnyStep,
+    CheckSpec,
     FileStep,
     GraphQLStep,
     OutputSpec,
@@ -70,11 +78,6 @@ class FactoryOptions:
     data_warehouse: str | None = None
     crm: str | None = None
     save_artifacts: bool = True
-
-
-def parameters_resource_key(playbook_id: str) -> str:
-    """Resource key holding a playbook's parameter values."""
-    return f"{playbook_id}_parameters"
 
 
 def connection_resource_key(name: str) -> str:
@@ -147,6 +150,17 @@ def build_definitions(
     sensors: list[dg.SensorDefinition] = []
     schedules: list[dg.ScheduleDefinition] = []
     if only is None:
+        for loaded in selected:
+            schedule = playbook_schedule(loaded)
+            if schedule is not None:
+                schedules.append(schedule)
+            sensors.extend(playbook_sensors(loaded))
+        if config.requests_dir is not None and jobs:
+            sensors.append(
+                request_sensor(
+                    catalog, config.requests_dir, list(jobs), config.requests.interval_seconds
+                )
+            )
         jobs.append(prune_job())
         schedules.append(prune_schedule())
         if config.artifacts.enabled:
@@ -157,8 +171,17 @@ def build_definitions(
         schedules=schedules,
         sensors=sensors,
         resources=resources,
-        executor=dg.in_process_executor,
+        executor=executor_for(config),
     )
+
+
+def executor_for(config: ExecutorConfig) -> dg.ExecutorDefinition:
+    """The executor the configuration asks for."""
+    if config.execution.executor == "multiprocess":
+        return dg.multiprocess_executor.configured(
+            {"max_concurrent": config.execution.max_parallel_steps}
+        )
+    return dg.in_process_executor
 
 
 def build_playbook_job(
@@ -276,6 +299,30 @@ def _step_kind(step: Step, connection: str | None, config: ExecutorConfig) -> st
     return resource_class.kind
 
 
+@dataclass(frozen=True)
+class _Shared:
+    """What every asset of a playbook shares: group, owners, partitions, backfills."""
+
+    group_name: str
+    owners: list[str] | None
+    partitions_def: dg.PartitionsDefinition | None
+    backfill_policy: dg.BackfillPolicy | None
+
+
+def _shared(loaded: LoadedPlaybook) -> _Shared:
+    spec = loaded.spec
+    return _Shared(
+        group_name=spec.id,
+        owners=list(spec.owners) or None,
+        partitions_def=partitions_definition(spec.partitions),
+        backfill_policy=backfill_policy(spec.partitions),
+    )
+
+
+def _tags(loaded: LoadedPlaybook, **extra: str) -> dict[str, str]:
+    return {**loaded.spec.tags, **extra}
+
+
 def _code_reference(loaded: LoadedPlaybook, line: int | None) -> dict[str, Any]:
     """Links the asset to its playbook file and line in the UI."""
     # Code references are a beta API; the link is worth it, the warning on every load is not.
@@ -316,21 +363,30 @@ def _step_asset(
     if connection is not None:
         metadata["playbook/connection"] = connection
 
+    key = dg.AssetKey([spec.id, step.id])
+    shared = _shared(loaded)
+
     @dg.asset(
-        key=[spec.id, step.id],
-        group_name=spec.id,
+        key=key,
         ins=ins,
         deps=order_only,
         description=description,
         kinds={kind},
         metadata=metadata,
         required_resource_keys=resource_keys,
-        tags={"playbook/step_type": step.type},
+        tags=_tags(loaded, **{"playbook/step_type": step.type}),
+        check_specs=check_specs(key, step.checks) or None,
         # Steps that share a connection share a pool: instance settings cap their concurrency.
         pool=connection_resource_key(connection) if connection is not None else None,
+        group_name=shared.group_name,
+        owners=shared.owners,
+        partitions_def=shared.partitions_def,
+        backfill_policy=shared.backfill_policy,
     )
-    def compute(context: dg.AssetExecutionContext, **inputs: pa.Table) -> dg.Output[Any]:
-        return execute_step(context, loaded, step, connection, inputs)
+    def compute(context: dg.AssetExecutionContext, **inputs: pa.Table) -> Iterator[Any]:
+        output = execute_step(context, loaded, step, connection, inputs)
+        yield output
+        yield from check_results(step.checks, output)
 
     return compute
 
@@ -343,9 +399,11 @@ def _output_asset(loaded: LoadedPlaybook, output: OutputSpec) -> dg.AssetsDefini
         f"Aggregates of {source}" if output.type == "aggregate" else f"Output: {source}"
     )
 
+    key = dg.AssetKey([spec.id, output.name])
+    shared = _shared(loaded)
+
     @dg.asset(
-        key=[spec.id, output.name],
-        group_name=spec.id,
+        key=key,
         ins={"source": dg.AssetIn(key=[spec.id, source])},
         description=description,
         kinds={"duckdb"},
@@ -354,31 +412,47 @@ def _output_asset(loaded: LoadedPlaybook, output: OutputSpec) -> dg.AssetsDefini
             "playbook/file": str(location),
             **_code_reference(loaded, location.line),
         },
-        tags={"playbook/output_type": output.type},
+        tags=_tags(loaded, **{"playbook/output_type": output.type}),
         required_resource_keys={"run_settings"},
+        check_specs=check_specs(key, output.checks) or None,
+        group_name=shared.group_name,
+        owners=shared.owners,
+        partitions_def=shared.partitions_def,
+        backfill_policy=shared.backfill_policy,
     )
-    def compute(context: dg.AssetExecutionContext, source: pa.Table) -> dg.Output[Any]:
+    def compute(context: dg.AssetExecutionContext, source: pa.Table) -> Iterator[Any]:
         settings: RunSettings = context.resources.run_settings
         started = time.perf_counter()
         if output.type == "data":
-            return build_output(
+            result = build_output(
                 source, settings, request=None, elapsed_ms=(time.perf_counter() - started) * 1000
             )
-        metrics = [(metric.name, metric.expression) for metric in output.metrics]
-        try:
-            table = aggregate_table(source, [], metrics)
-        except PlaybookError as e:
-            raise fail(e, location, field="metrics") from e
-        facts = table_facts(table)
-        return build_output(
-            table,
-            settings,
-            request=None,
-            elapsed_ms=(time.perf_counter() - started) * 1000,
-            facts={**facts, "values": facts["first"]},
-        )
+        else:
+            metrics = [(metric.name, metric.expression) for metric in output.metrics]
+            try:
+                table = aggregate_table(source, [], metrics)
+            except PlaybookError as e:
+                raise fail(e, location, field="metrics") from e
+            facts = table_facts(table)
+            result = build_output(
+                table,
+                settings,
+                request=None,
+                elapsed_ms=(time.perf_counter() - started) * 1000,
+                facts={**facts, "values": facts["first"]},
+            )
+        yield result
+        yield from check_results(output.checks, result)
 
     return compute
+
+
+def check_results(checks: Sequence[CheckSpec], output: dg.Output[Any]) -> Iterator[Any]:
+    """The asset check results of a step's or output's table."""
+    value = output.value
+    table = value.table if isinstance(value, EncodedTable) else value
+    for check in checks:
+        yield evaluate_check(check, table)
 
 
 def _report_asset(loaded: LoadedPlaybook) -> dg.AssetsDefinition:
@@ -386,10 +460,16 @@ def _report_asset(loaded: LoadedPlaybook) -> dg.AssetsDefinition:
     upstream = [dg.AssetKey([spec.id, output.name]) for output in spec.outputs]
     upstream += [dg.AssetKey([spec.id, step_id]) for step_id in spec.step_ids]
 
+    shared = _shared(loaded)
+
     @dg.asset(
         key=[spec.id, REPORT_ASSET],
-        group_name=spec.id,
         deps=upstream,
+        tags=_tags(loaded),
+        group_name=shared.group_name,
+        owners=shared.owners,
+        partitions_def=shared.partitions_def,
+        backfill_policy=shared.backfill_policy,
         description=f"Run report of {spec.name}: step statuses, outputs and insights (JSON).",
         kinds={"json"},
         required_resource_keys={parameters_resource_key(spec.id), "run_settings"},
@@ -520,24 +600,3 @@ def broken_playbook_asset(broken: BrokenPlaybook) -> dg.AssetSpec:
         },
         tags={"playbook/status": "invalid"},
     )
-
-
-def parameters_run_config(playbook_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Run config that sets a playbook's parameters."""
-    return {"resources": {parameters_resource_key(playbook_id): {"config": dict(values)}}}
-
-
-def run_config_values(spec: PlaybookSpec, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Coerced parameter values in the shape Dagster config accepts (dates as text)."""
-    out: dict[str, Any] = {}
-    for parameter in spec.parameters:
-        value = values.get(parameter.name)
-        if value is None:
-            continue
-        if parameter.type == "date":
-            out[parameter.name] = value.isoformat()
-        elif parameter.type == "number":
-            out[parameter.name] = float(value)
-        else:
-            out[parameter.name] = value
-    return out

@@ -25,7 +25,7 @@ REFERENCE_PATTERN = re.compile(r"\$\{([^{}]*)\}")
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _PARAMETER = re.compile(rf"parameters\.({_NAME})")
 _STEP = re.compile(rf"steps\.({_NAME})(?:\.({_NAME}))?")
-_PARTITION = re.compile(r"partition\.(key|start|end)")
+_PARTITION = re.compile(rf"partition\.({_NAME})")
 
 ReferenceKind = Literal["parameters", "steps", "partition"]
 

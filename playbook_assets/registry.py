@@ -6,6 +6,7 @@ one line here.
 
 from __future__ import annotations
 
+import importlib
 import types
 import typing
 from collections.abc import Mapping
@@ -18,38 +19,57 @@ from pydantic import ValidationError
 from playbook_assets.config import ConnectionSettings, ExecutorConfig, resolve_env
 from playbook_assets.config import whole_env_reference as env_reference
 from playbook_assets.crm.base import CrmResource
-from playbook_assets.crm.demo import DemoCrm
 from playbook_assets.errors import ConfigError, unknown_name_hint
 from playbook_assets.warehouses.base import WarehouseResource
-from playbook_assets.warehouses.bigquery import BigQueryWarehouse
-from playbook_assets.warehouses.databricks import DatabricksWarehouse
-from playbook_assets.warehouses.duckdb import DuckDBWarehouse
-from playbook_assets.warehouses.postgres import PostgresWarehouse
-from playbook_assets.warehouses.redshift import RedshiftWarehouse
-from playbook_assets.warehouses.snowflake import SnowflakeWarehouse
 
 ConnectionCategory = Literal["data_warehouse", "crm"]
 
 
 @dataclass(frozen=True)
 class ConnectionType:
-    """A kind of connection: its category, resource class and which settings are paths."""
+    """A kind of connection: its category, its resource class (``module:Class``, imported
+    when first used, so a command pays only for the client libraries it needs) and which of
+    its settings are paths."""
 
     category: ConnectionCategory
-    resource_class: type[WarehouseResource] | type[CrmResource]
+    implementation: str | type[WarehouseResource] | type[CrmResource]
     path_settings: tuple[str, ...] = ()
 
+    @property
+    def resource_class(self) -> type[WarehouseResource] | type[CrmResource]:
+        """The resource class, imported on first use."""
+        if not isinstance(self.implementation, str):
+            return self.implementation
+        module, _, name = self.implementation.partition(":")
+        found = getattr(importlib.import_module(module), name)
+        if not (isinstance(found, type) and issubclass(found, WarehouseResource | CrmResource)):
+            raise TypeError(f"{self.implementation} is not a warehouse or CRM resource")
+        return found
+
+
+_WAREHOUSES = "playbook_assets.warehouses"
+_CRM = "playbook_assets.crm"
 
 CONNECTION_TYPES: Mapping[str, ConnectionType] = {
-    "duckdb": ConnectionType("data_warehouse", DuckDBWarehouse, path_settings=("database",)),
-    "demo": ConnectionType("crm", DemoCrm, path_settings=("database",)),
-    "snowflake": ConnectionType("data_warehouse", SnowflakeWarehouse),
-    "bigquery": ConnectionType(
-        "data_warehouse", BigQueryWarehouse, path_settings=("credentials_path",)
+    "duckdb": ConnectionType(
+        "data_warehouse", f"{_WAREHOUSES}.duckdb:DuckDBWarehouse", path_settings=("database",)
     ),
-    "databricks": ConnectionType("data_warehouse", DatabricksWarehouse),
-    "postgres": ConnectionType("data_warehouse", PostgresWarehouse),
-    "redshift": ConnectionType("data_warehouse", RedshiftWarehouse),
+    "postgres": ConnectionType("data_warehouse", f"{_WAREHOUSES}.postgres:PostgresWarehouse"),
+    "redshift": ConnectionType("data_warehouse", f"{_WAREHOUSES}.redshift:RedshiftWarehouse"),
+    "snowflake": ConnectionType("data_warehouse", f"{_WAREHOUSES}.snowflake:SnowflakeWarehouse"),
+    "bigquery": ConnectionType(
+        "data_warehouse",
+        f"{_WAREHOUSES}.bigquery:BigQueryWarehouse",
+        path_settings=("credentials_path",),
+    ),
+    "databricks": ConnectionType("data_warehouse", f"{_WAREHOUSES}.databricks:DatabricksWarehouse"),
+    "demo": ConnectionType("crm", f"{_CRM}.demo:DemoCrm", path_settings=("database",)),
+    "hubspot": ConnectionType("crm", f"{_CRM}.hubspot:HubSpotCrm"),
+    "salesforce": ConnectionType(
+        "crm", f"{_CRM}.salesforce:SalesforceCrm", path_settings=("verify",)
+    ),
+    "marketo": ConnectionType("crm", f"{_CRM}.marketo:MarketoCrm"),
+    "klaviyo": ConnectionType("crm", f"{_CRM}.klaviyo:KlaviyoCrm"),
 }
 
 

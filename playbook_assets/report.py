@@ -80,9 +80,11 @@ def assemble_run_report(
             dg.DagsterEventType.STEP_FAILURE,
             dg.DagsterEventType.STEP_SKIPPED,
             dg.DagsterEventType.ASSET_MATERIALIZATION,
+            dg.DagsterEventType.ASSET_CHECK_EVALUATION,
         },
         limit=100_000,
     ).records
+    checks: list[dict[str, Any]] = []
 
     start_times: dict[str, float] = {}
     end_times: dict[str, float] = {}
@@ -106,6 +108,18 @@ def assemble_run_report(
             errors[step_key] = _failure_message(event)
         elif event.event_type == dg.DagsterEventType.STEP_SKIPPED:
             outcomes[step_key] = "skipped"
+        elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.asset_check_evaluation_data
+            checks.append(
+                {
+                    "asset": evaluation.asset_key.to_user_string(),
+                    "check": evaluation.check_name,
+                    "passed": evaluation.passed,
+                    "severity": evaluation.severity.value.lower(),
+                    "description": evaluation.description,
+                    "observed": _metadata_value(evaluation.metadata.get("observed")),
+                }
+            )
         elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
             key = event.asset_key
             if key is not None and len(key.path) == 2 and key.path[0] == spec.id:
@@ -204,6 +218,7 @@ def assemble_run_report(
             "total_execution_time_ms": round(sum(s["execution_time_ms"] for s in steps), 1),
         },
         "outputs": outputs,
+        "checks": checks,
         "insights": insights,
         "artifact_path": None,
         "metadata": {
@@ -214,6 +229,14 @@ def assemble_run_report(
             "playbook_sha256": loaded.sha256,
         },
     }
+    tags = record.dagster_run.tags
+    if "dagster/partition" in tags:
+        report["partition"] = tags["dagster/partition"]
+    elif "dagster/asset_partition_range_start" in tags:
+        report["partition"] = (
+            f"{tags['dagster/asset_partition_range_start']}..."
+            f"{tags.get('dagster/asset_partition_range_end', '')}"
+        )
     rerun_of = record.dagster_run.tags.get("playbook/rerun_of")
     if rerun_of:
         report["metadata"]["rerun_of"] = rerun_of
@@ -227,6 +250,10 @@ def json_default(value: Any) -> Any:
     if isinstance(value, dt.datetime | dt.date | dt.time | decimal.Decimal | bytes):
         return json_value(value)
     return str(value)
+
+
+def _metadata_value(value: Any) -> Any:
+    return json_value(value.value) if value is not None else None
 
 
 def _failure_message(event: dg.DagsterEvent) -> str:

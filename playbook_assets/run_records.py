@@ -114,6 +114,7 @@ def write_run_record(
             "copy": playbook_file(artifacts_dir, run_id).name,
         },
         "parameters": report["metadata"]["parameters_used"],
+        "partition": report.get("partition"),
         "connections": {
             "data_warehouse": report["metadata"]["data_warehouse"],
             "crm": report["metadata"]["crm"],

@@ -17,18 +17,20 @@ import dagster as dg
 
 from playbook_assets.catalog import LoadedPlaybook, PlaybookCatalog
 from playbook_assets.config import ExecutorConfig
+from playbook_assets.errors import PlaybookValidationError, unknown_name_hint
 from playbook_assets.factory import (
     TAG_CRM,
     TAG_DATA_WAREHOUSE,
     FactoryOptions,
     build_definitions,
     effective_connections,
-    parameters_run_config,
-    run_config_values,
 )
 from playbook_assets.parameters import resolve_parameters
+from playbook_assets.partitions import partitions_definition
 from playbook_assets.report import RunContext, assemble_run_report
+from playbook_assets.run_config import parameters_run_config, run_config_values
 from playbook_assets.run_records import report_file, run_artifacts, write_run_record
+from playbook_assets.spec import DynamicPartitions, PlaybookSpec
 
 DEFAULT_DAGSTER_HOME = "dagster_home"
 
@@ -46,15 +48,20 @@ class RunRequest:
     save_artifacts: bool = True
     log_level: str = "WARNING"
     tags: Mapping[str, str] = field(default_factory=dict)
+    partition: str | None = None
 
 
 def dagster_instance() -> dg.DagsterInstance:
-    """The instance in ``$DAGSTER_HOME`` (default ``./dagster_home``, created if missing)."""
-    home = os.environ.get("DAGSTER_HOME")
-    if not home:
-        home = str(Path(DEFAULT_DAGSTER_HOME).resolve())
-        os.environ["DAGSTER_HOME"] = home
-    Path(home).mkdir(parents=True, exist_ok=True)
+    """The instance in ``$DAGSTER_HOME`` (default ``./dagster_home``, created if missing), or
+    its PostgreSQL variant when ``DAGSTER_POSTGRES_URL`` is set (see ``playbook_assets.instance``).
+
+    Sets ``DAGSTER_HOME`` to the home it uses, so that code that asks Dagster for the current
+    instance gets the same one.
+    """
+    from playbook_assets.instance import resolve_dagster_home
+
+    home: Path = resolve_dagster_home()
+    os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
 
 
@@ -80,7 +87,9 @@ def run_playbook(request: RunRequest, instance: dg.DagsterInstance | None = None
     run_config["loggers"] = {"console": {"config": {"log_level": request.log_level}}}
 
     instance = instance or dagster_instance()
+    check_partition(spec, request.partition, instance)
     result = job.execute_in_process(
+        partition_key=request.partition,
         run_config=run_config,
         instance=instance,
         raise_on_error=False,
@@ -112,3 +121,25 @@ def run_playbook(request: RunRequest, instance: dg.DagsterInstance | None = None
         artifacts = run_artifacts(instance, result.run_id, spec.id)
         write_run_record(report, request.loaded, artifacts, artifacts_dir)
     return report
+
+
+def check_partition(
+    spec: PlaybookSpec, partition: str | None, instance: dg.DagsterInstance
+) -> None:
+    """A partitioned playbook needs an existing partition key; another one takes none."""
+    partitions = partitions_definition(spec.partitions)
+    if partitions is None:
+        if partition is not None:
+            raise PlaybookValidationError(f"playbook '{spec.id}' has no partitions")
+        return
+    keys = list(partitions.get_partition_keys(dynamic_partitions_store=instance))
+    if partition is None:
+        latest = f"; the latest is {keys[-1]}" if keys else ""
+        raise PlaybookValidationError(
+            f"playbook '{spec.id}' is partitioned: pass --partition KEY{latest}"
+        )
+    if partition not in keys:
+        hint = unknown_name_hint(partition, keys[-200:], "partition")
+        if isinstance(spec.partitions, DynamicPartitions):
+            hint = f"add it with: playbook partitions add {spec.partitions.name} {partition}"
+        raise PlaybookValidationError(f"'{partition}' is not a partition of '{spec.id}'", hint=hint)

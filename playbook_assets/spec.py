@@ -7,6 +7,7 @@ whole playbook (references, cycles, expressions) live in ``catalog``.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
@@ -289,6 +290,63 @@ class FileConfig(StrictModel):
     )
 
 
+class CheckSpec(StrictModel):
+    """A data quality check on a step or output result, shown as a Dagster asset check."""
+
+    type: Literal["row_count", "not_null", "unique", "accepted_values", "expression"] = Field(
+        description="row_count, not_null, unique, accepted_values or expression."
+    )
+    name: str | None = Field(
+        default=None, pattern=IDENTIFIER_PATTERN, description="Check name (default: from type)."
+    )
+    min: int | None = Field(default=None, ge=0, description="row_count: fewest rows allowed.")
+    max: int | None = Field(default=None, ge=0, description="row_count: most rows allowed.")
+    columns: list[str] = Field(
+        default_factory=list, description="not_null / unique: the columns (unique: together)."
+    )
+    column: str | None = Field(default=None, description="accepted_values: the column.")
+    values: list[Any] = Field(default_factory=list, description="accepted_values: the values.")
+    expression: str | None = Field(
+        default=None, description="expression: a boolean aggregate, e.g. SUM(arr) > 0."
+    )
+    severity: Literal["warn", "error"] = Field(
+        default="error", description="warn or error (how a failure is shown)."
+    )
+    blocking: bool = Field(
+        default=False, description="A failure (severity error) stops downstream steps."
+    )
+
+    @model_validator(mode="after")
+    def _fields_match_type(self) -> CheckSpec:
+        needs = {
+            "row_count": self.min is not None or self.max is not None,
+            "not_null": bool(self.columns),
+            "unique": bool(self.columns),
+            "accepted_values": self.column is not None and bool(self.values),
+            "expression": bool(self.expression),
+        }
+        if not needs[self.type]:
+            fields = {
+                "row_count": "'min' and/or 'max'",
+                "not_null": "'columns'",
+                "unique": "'columns'",
+                "accepted_values": "'column' and 'values'",
+                "expression": "'expression'",
+            }
+            raise ValueError(f"a {self.type} check needs {fields[self.type]}")
+        if self.blocking and self.severity == "warn":
+            raise ValueError("a blocking check must have severity error")
+        return self
+
+    @property
+    def check_name(self) -> str:
+        """The name of the Dagster asset check."""
+        if self.name:
+            return self.name
+        suffix = "_".join([*self.columns, *([self.column] if self.column else [])])
+        return f"{self.type}_{suffix}" if suffix else self.type
+
+
 class StepBase(StrictModel):
     """Fields shared by every step type."""
 
@@ -297,6 +355,9 @@ class StepBase(StrictModel):
     description: str = Field(default="", description="What the step does.")
     depends_on: list[str] = Field(
         default_factory=list, description="Steps that must run first, beyond those referenced."
+    )
+    checks: list[CheckSpec] = Field(
+        default_factory=list, description="Data quality checks on the step's result."
     )
     timeout_seconds: float | None = Field(
         default=None,
@@ -409,6 +470,9 @@ class OutputSpec(StrictModel):
     metrics: list[MetricSpec] = Field(
         default_factory=list, description="Aggregates computed over the source (aggregate only)."
     )
+    checks: list[CheckSpec] = Field(
+        default_factory=list, description="Data quality checks on the output."
+    )
 
     @model_validator(mode="after")
     def _metrics_match_type(self) -> OutputSpec:
@@ -420,6 +484,118 @@ class OutputSpec(StrictModel):
             if self.source is None:
                 raise ValueError("a data output needs 'source: ${steps.ID}'")
         return self
+
+
+class _PartitionsBase(StrictModel):
+    backfill: Literal["per_partition", "single_run"] = Field(
+        default="per_partition",
+        description="single_run: a backfill runs once over the whole range (time partitions).",
+    )
+
+
+class TimePartitions(_PartitionsBase):
+    """Daily, weekly or monthly partitions."""
+
+    type: Literal["daily", "weekly", "monthly"] = Field(description="daily, weekly or monthly.")
+    start: str = Field(description="First partition, YYYY-MM-DD.")
+    end_offset: int = Field(
+        default=0, description="Partitions past the last complete one (1 = the current one)."
+    )
+    timezone: str = Field(default="UTC", description="Time zone of the partition boundaries.")
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _date_as_text(cls, value: Any) -> Any:
+        return value.isoformat() if isinstance(value, dt.date) else value
+
+
+class StaticPartitions(_PartitionsBase):
+    """A fixed list of partitions (segments, clients, ...)."""
+
+    type: Literal["static"] = Field(description="static.")
+    values: list[str] = Field(min_length=1, description="The partition keys.")
+
+    @model_validator(mode="after")
+    def _single_run_needs_time(self) -> StaticPartitions:
+        if self.backfill == "single_run":
+            raise ValueError("single_run backfills need time partitions")
+        return self
+
+
+class DynamicPartitions(_PartitionsBase):
+    """A named set of partitions extended at run time (`playbook partitions add`, sensors)."""
+
+    type: Literal["dynamic"] = Field(description="dynamic.")
+    name: str = Field(pattern=IDENTIFIER_PATTERN, description="Name of the partition set.")
+
+
+SinglePartitions = Annotated[
+    TimePartitions | StaticPartitions | DynamicPartitions, Field(discriminator="type")
+]
+
+
+class MultiPartitions(_PartitionsBase):
+    """Two dimensions, e.g. month x client."""
+
+    type: Literal["multi"] = Field(description="multi.")
+    dimensions: dict[str, SinglePartitions] = Field(
+        description="Exactly two named dimensions; ${partition.<name>} is each one's key."
+    )
+
+    @model_validator(mode="after")
+    def _two(self) -> MultiPartitions:
+        if len(self.dimensions) != 2:
+            raise ValueError("multi partitions need exactly two dimensions")
+        if sum(isinstance(d, TimePartitions) for d in self.dimensions.values()) > 1:
+            raise ValueError("at most one dimension can be time-based")
+        for name, dimension in self.dimensions.items():
+            if name in {"key", "start", "end"} or not is_identifier(name):
+                raise ValueError(f"'{name}' cannot name a dimension")
+            if dimension.backfill != "per_partition":
+                raise ValueError("set 'backfill' on the partitions, not on a dimension")
+        if self.backfill == "single_run":
+            raise ValueError("single_run backfills need time partitions, not multi")
+        return self
+
+
+PartitionsSpec = Annotated[
+    TimePartitions | StaticPartitions | DynamicPartitions | MultiPartitions,
+    Field(discriminator="type"),
+]
+
+
+class ScheduleSpec(StrictModel):
+    """A Dagster schedule for the playbook."""
+
+    cron: str = Field(description="Cron expression, e.g. '0 6 * * 1-5'.")
+    timezone: str = Field(default="UTC", description="Time zone of the cron expression.")
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="Parameter values of scheduled runs."
+    )
+    enabled: bool = Field(default=True, description="Whether the schedule starts running.")
+
+
+class FileTrigger(StrictModel):
+    """Run when a file matching ``path`` appears or changes."""
+
+    type: Literal["file"] = Field(description="file.")
+    path: str = Field(description="Glob, relative to the playbook file's folder.")
+    parameter: str | None = Field(
+        default=None,
+        pattern=IDENTIFIER_PATTERN,
+        description="String parameter that receives the file's path.",
+    )
+    interval_seconds: int = Field(default=30, ge=5, description="How often to look.")
+
+
+class AssetTrigger(StrictModel):
+    """Run when another playbook's step or output is materialized."""
+
+    type: Literal["asset"] = Field(description="asset.")
+    asset: str = Field(description="Asset key, e.g. presales_analysis/summary.")
+
+
+TriggerSpec = Annotated[FileTrigger | AssetTrigger, Field(discriminator="type")]
 
 
 class PlaybookSpec(StrictModel):
@@ -439,6 +615,19 @@ class PlaybookSpec(StrictModel):
     )
     steps: list[StepSpec] = Field(min_length=1, description="The steps, in any order.")
     outputs: list[OutputSpec] = Field(default_factory=list, description="Final outputs.")
+    owners: list[str] = Field(
+        default_factory=list, description="Owners shown in Dagster (emails or team:name)."
+    )
+    tags: dict[str, str] = Field(
+        default_factory=dict, description="Tags carried onto every asset of the playbook."
+    )
+    partitions: PartitionsSpec | None = Field(
+        default=None, description="Partitions of the playbook's assets."
+    )
+    schedule: ScheduleSpec | None = Field(default=None, description="A schedule.")
+    triggers: list[TriggerSpec] = Field(
+        default_factory=list, description="Sensors that start runs."
+    )
     insights: list[str] = Field(
         default_factory=list,
         description="Sentences with {{name.field | filter}} placeholders over outputs and steps, "

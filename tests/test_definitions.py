@@ -87,7 +87,10 @@ def test_defs_has_every_builtin_asset_and_job(monkeypatch: pytest.MonkeyPatch) -
         [*EXPECTED_ASSETS, "artifacts_prune"]
     )
     assert [s.name for s in defs.schedules or []] == ["artifacts_prune_daily"]
-    assert [s.name for s in defs.sensors or []] == ["playbook_run_records"]
+    assert sorted(s.name for s in defs.sensors or []) == [
+        "playbook_requests",
+        "playbook_run_records",
+    ]
 
 
 def test_dagster_definitions_validate() -> None:

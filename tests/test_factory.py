@@ -15,7 +15,8 @@ from playbook_assets.catalog import load_catalog
 from playbook_assets.code_location import build_code_location
 from playbook_assets.config import load_config_file
 from playbook_assets.errors import PlaybookValidationError
-from playbook_assets.factory import build_definitions, parameters_run_config
+from playbook_assets.factory import build_definitions
+from playbook_assets.run_config import parameters_run_config
 from tests.conftest import DemoFiles, Project
 
 PLAYBOOK = """
@@ -269,3 +270,16 @@ def test_broken_playbook_is_visible_next_to_good_ones(project: Project) -> None:
     )
     with pytest.raises(PlaybookValidationError, match=r"1 playbook\(s\) failed to load"):
         build_code_location([], config_path=str(project.config_path), strict=True)
+
+
+def test_executor_follows_the_config(project: Project) -> None:
+    text = project.config_path.read_text().replace(
+        "retry_attempts: 1",
+        "retry_attempts: 1\n    executor: multiprocess\n    max_parallel_steps: 2",
+    )
+    project.config_path.write_text(text)
+    defs = definitions(project)
+    executor = defs.resolve_job_def("arr_by_segment").executor_def
+    assert executor.name == "multiprocess"
+    resolved = executor.apply_config_mapping({}).value
+    assert resolved is not None and resolved["config"]["max_concurrent"] == 2

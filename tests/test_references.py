@@ -80,6 +80,8 @@ def context() -> ResolutionContext:
         ("partition.key", Reference("partition", "key")),
         ("partition.start", Reference("partition", "start")),
         ("partition.end", Reference("partition", "end")),
+        # A dimension of two-dimensional partitions; the catalog checks the name exists.
+        ("partition.client", Reference("partition", "client")),
         (" steps._x1 ", Reference("steps", "_x1")),
     ],
 )
@@ -98,7 +100,8 @@ def test_parse_every_kind(inner: str, expected: Reference) -> None:
         "parameters.a.b",
         "steps.a.b.c",
         "steps.1deals",
-        "partition.day",
+        "partition.",
+        "partition.a.b",
         "steps",
         "",
     ],

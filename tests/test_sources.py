@@ -7,7 +7,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 from urllib.parse import parse_qs, urlparse
 
 import pyarrow as pa
@@ -130,7 +130,7 @@ class Handler(BaseHTTPRequestHandler):
             items = ITEMS[(page - 1) * 10 : page * 10]
             headers = {}
             if page * 10 < len(ITEMS):
-                port = self.server.server_address[1]
+                port = cast(ThreadingHTTPServer, self.server).server_port
                 headers["Link"] = f'<http://127.0.0.1:{port}/link?page={page + 1}>; rel="next"'
             self._json(200, items, headers)
         elif url.path.startswith("/items/"):

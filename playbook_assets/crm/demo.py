@@ -105,8 +105,8 @@ class DemoCrm(CrmResource):
         timed_out = threading.Event()
         try:
             with duckdb.connect(self.database, read_only=True) as con:
-                columns = _columns(con, table)
-                sql, params = _build_query(table, columns, request)
+                columns = object_columns(con, table)
+                sql, params = build_search_query(table, columns, request)
 
                 def interrupt() -> None:
                     timed_out.set()
@@ -175,7 +175,7 @@ def _names_hint(name: str, candidates: tuple[str, ...] | list[str], listing: str
     return f"{suggestion} {names}" if suggestion else names
 
 
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, _Kind]:
+def object_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, _Kind]:
     rows = con.sql(
         "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_schema = 'main' AND table_name = $table ORDER BY ordinal_position",
@@ -235,7 +235,7 @@ def _association_columns(table: str, names: list[str]) -> list[tuple[str, str, s
 # ---------------------------------------------------------------------------------------------
 
 
-def _build_query(
+def build_search_query(
     table: str, columns: dict[str, _Kind], request: SearchConfig
 ) -> tuple[str, dict[str, Any]]:
     properties: list[str] = []
@@ -410,7 +410,7 @@ def _coerce(raw: Any, kind: _Kind, name: str, operator: str) -> Any:
         return _number(raw, name)
     if kind == "boolean":
         return _boolean(raw, name)
-    return _instant(raw, name)
+    return parse_instant(raw, name)
 
 
 def _number(raw: Any, name: str) -> int | Decimal:
@@ -440,7 +440,7 @@ def _boolean(raw: Any, name: str) -> bool:
     raise _bad_value(raw, name, "true or false")
 
 
-def _instant(raw: Any, name: str) -> datetime:
+def parse_instant(raw: Any, name: str) -> datetime:
     """Dates and date-times as naive UTC datetimes (a date is its midnight)."""
     if isinstance(raw, bool):
         raise _bad_value(raw, name, _DATE_FORMATS)

@@ -1,0 +1,310 @@
+"""Schedules and sensors declared in playbooks, and the run request folder.
+
+- ``schedule:`` becomes a Dagster schedule; a partitioned playbook's schedule runs its latest
+  complete time partition (crossed with every key of a second, non-time dimension).
+- ``triggers: [{type: file}]`` runs the playbook for each new or changed file matching a glob
+  (the file's path can be a parameter; with dynamic partitions the file's name becomes a new
+  partition); ``{type: asset}`` runs it when another playbook's step or output is materialized.
+- The request folder (``requests.directory`` in the config) lets another system start a run by
+  dropping ``{"playbook_id": ..., "parameters": {...}, "partition": ...}`` as a JSON or YAML
+  file; each request is validated, then moved to ``accepted/`` (its run is requested) or
+  ``rejected/`` (with the reason in ``<name>.error.txt``), so none is lost silently.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import yaml
+
+from playbook_assets.catalog import LoadedPlaybook, PlaybookCatalog
+from playbook_assets.errors import PlaybookError, PlaybookValidationError
+from playbook_assets.parameters import resolve_parameters
+from playbook_assets.partitions import partitions_definition
+from playbook_assets.run_config import parameters_run_config, run_config_values
+from playbook_assets.spec import (
+    AssetTrigger,
+    DynamicPartitions,
+    FileTrigger,
+    MultiPartitions,
+    PlaybookSpec,
+    TimePartitions,
+)
+
+REQUEST_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+def run_config_for(spec: PlaybookSpec, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Run config setting a playbook's parameters (checked: a bad value raises)."""
+    return parameters_run_config(spec.id, run_config_values(spec, resolve_parameters(spec, given)))
+
+
+def latest_partition_keys(
+    spec: PlaybookSpec, instance: dg.DagsterInstance, current_time: Any
+) -> list[str] | None:
+    """The partitions a scheduled or triggered run covers; None when not partitioned."""
+    definition = spec.partitions
+    partitions = partitions_definition(definition)
+    if definition is None or partitions is None:
+        return None
+    if isinstance(definition, TimePartitions):
+        keys = partitions.get_partition_keys(current_time=current_time)
+        return [keys[-1]] if keys else []
+    if isinstance(definition, MultiPartitions):
+        assert isinstance(partitions, dg.MultiPartitionsDefinition)
+        keys_by_dimension: dict[str, list[str]] = {}
+        for dimension in partitions.partitions_defs:
+            definition_of = dimension.partitions_def
+            if isinstance(definition_of, dg.TimeWindowPartitionsDefinition):
+                keys = definition_of.get_partition_keys(current_time=current_time)
+                keys_by_dimension[dimension.name] = [keys[-1]] if keys else []
+            else:
+                keys_by_dimension[dimension.name] = list(
+                    definition_of.get_partition_keys(dynamic_partitions_store=instance)
+                )
+        (first, first_keys), (second, second_keys) = keys_by_dimension.items()
+        return [
+            str(dg.MultiPartitionKey({first: a, second: b}))
+            for a in first_keys
+            for b in second_keys
+        ]
+    return list(partitions.get_partition_keys(dynamic_partitions_store=instance))
+
+
+def playbook_schedule(loaded: LoadedPlaybook) -> dg.ScheduleDefinition | None:
+    """The playbook's schedule, if it declares one."""
+    spec = loaded.spec
+    schedule = spec.schedule
+    if schedule is None:
+        return None
+    run_config = run_config_for(spec, schedule.parameters)
+
+    def evaluate(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest | dg.SkipReason]:
+        if spec.partitions is None:
+            yield dg.RunRequest(run_config=run_config)
+            return
+        keys = latest_partition_keys(spec, context.instance, context.scheduled_execution_time)
+        if not keys:
+            yield dg.SkipReason("no complete partition yet")
+            return
+        for key in keys:
+            yield dg.RunRequest(run_config=run_config, partition_key=key)
+
+    return dg.ScheduleDefinition(
+        name=f"{spec.id}_schedule",
+        cron_schedule=schedule.cron,
+        execution_timezone=schedule.timezone,
+        job_name=spec.id,
+        execution_fn=evaluate,
+        description=f"Runs {spec.name} ({schedule.cron}, {schedule.timezone}).",
+        default_status=(
+            dg.DefaultScheduleStatus.RUNNING
+            if schedule.enabled
+            else dg.DefaultScheduleStatus.STOPPED
+        ),
+    )
+
+
+def playbook_sensors(loaded: LoadedPlaybook) -> list[dg.SensorDefinition]:
+    """The playbook's triggers as sensors."""
+    sensors: list[dg.SensorDefinition] = []
+    for index, trigger in enumerate(loaded.spec.triggers):
+        if isinstance(trigger, FileTrigger):
+            sensors.append(file_sensor(loaded, trigger, index))
+        else:
+            sensors.append(asset_sensor(loaded, trigger, index))
+    return sensors
+
+
+def file_sensor(loaded: LoadedPlaybook, trigger: FileTrigger, index: int) -> dg.SensorDefinition:
+    """Runs the playbook once per new or changed file matching the trigger's glob."""
+    spec = loaded.spec
+    pattern = str(loaded.path.parent / trigger.path)
+    dynamic = spec.partitions if isinstance(spec.partitions, DynamicPartitions) else None
+
+    @dg.sensor(
+        name=f"{spec.id}_file_trigger_{index}",
+        job_name=spec.id,
+        minimum_interval_seconds=trigger.interval_seconds,
+        description=f"Runs {spec.name} for each new or changed file matching {trigger.path}.",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def watch(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+        current: dict[str, str] = {}
+        requests: list[dg.RunRequest] = []
+        new_partitions: list[str] = []
+        for path in sorted(glob.glob(pattern)):
+            stat = os.stat(path)
+            stamp = f"{stat.st_mtime_ns}:{stat.st_size}"
+            current[path] = stamp
+            if seen.get(path) == stamp:
+                continue
+            given = {trigger.parameter: path} if trigger.parameter else {}
+            partition_key: str | None = None
+            if dynamic is not None:
+                partition_key = Path(path).stem
+                new_partitions.append(partition_key)
+            else:
+                keys = latest_partition_keys(spec, context.instance, None)
+                partition_key = keys[-1] if keys else None
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"{path}:{stamp}",
+                    run_config=run_config_for(spec, given),
+                    partition_key=partition_key,
+                    tags={"playbook/trigger_file": path},
+                )
+            )
+        dynamic_requests = (
+            [dg.DynamicPartitionsDefinition(name=dynamic.name).build_add_request(new_partitions)]
+            if dynamic is not None and new_partitions
+            else []
+        )
+        return dg.SensorResult(
+            run_requests=requests,
+            cursor=json.dumps(current, sort_keys=True),
+            dynamic_partitions_requests=dynamic_requests,
+        )
+
+    return watch
+
+
+def asset_sensor(loaded: LoadedPlaybook, trigger: AssetTrigger, index: int) -> dg.SensorDefinition:
+    """Runs the playbook when another playbook's step or output is materialized."""
+    spec = loaded.spec
+    key = dg.AssetKey(trigger.asset.split("/"))
+    own_partitions = partitions_definition(spec.partitions)
+
+    @dg.asset_sensor(
+        asset_key=key,
+        job_name=spec.id,
+        name=f"{spec.id}_asset_trigger_{index}",
+        description=f"Runs {spec.name} after {trigger.asset} is materialized.",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def after(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry) -> Any:
+        event = asset_event.dagster_event
+        partition = event.partition if event is not None else None
+        partition_key: str | None = None
+        if own_partitions is not None:
+            valid = partition is not None and partition in own_partitions.get_partition_keys(
+                dynamic_partitions_store=context.instance
+            )
+            if valid:
+                partition_key = partition
+            else:
+                keys = latest_partition_keys(spec, context.instance, None)
+                if not keys:
+                    return dg.SkipReason("no partition of this playbook matches")
+                partition_key = keys[-1]
+        return dg.RunRequest(
+            run_key=f"{trigger.asset}:{asset_event.run_id}:{partition}",
+            run_config=run_config_for(spec, {}),
+            partition_key=partition_key,
+            tags={"playbook/triggered_by": trigger.asset},
+        )
+
+    return after
+
+
+def read_request(path: Path) -> Mapping[str, Any]:
+    """A run request file's content."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise PlaybookValidationError(f"cannot read the request: {e}") from e
+    if not isinstance(data, dict):
+        raise PlaybookValidationError(
+            "a request is a mapping with playbook_id and parameters",
+            hint='e.g. {"playbook_id": "segment_analysis", "parameters": {"segment": "smb"}}',
+        )
+    unknown = set(data) - {"playbook_id", "parameters", "partition"}
+    if unknown:
+        raise PlaybookValidationError(
+            f"unknown key '{sorted(unknown)[0]}' in the request",
+            hint="a request has playbook_id, parameters and (optionally) partition",
+        )
+    if not isinstance(data.get("playbook_id"), str):
+        raise PlaybookValidationError("the request has no playbook_id")
+    if not isinstance(data.get("parameters") or {}, dict):
+        raise PlaybookValidationError("the request's parameters must be a mapping")
+    return data
+
+
+def validate_request(
+    data: Mapping[str, Any], catalog: PlaybookCatalog, instance: dg.DagsterInstance
+) -> dg.RunRequest:
+    """The run request for a valid request; raises PlaybookError for an invalid one."""
+    loaded = catalog.get(str(data["playbook_id"]))
+    spec = loaded.spec
+    run_config = run_config_for(spec, data.get("parameters") or {})
+    partition = data.get("partition")
+    partitions = partitions_definition(spec.partitions)
+    if partitions is not None:
+        if partition is None:
+            raise PlaybookValidationError(f"playbook '{spec.id}' is partitioned: give a partition")
+        if str(partition) not in partitions.get_partition_keys(dynamic_partitions_store=instance):
+            raise PlaybookValidationError(f"'{partition}' is not a partition of '{spec.id}'")
+    elif partition is not None:
+        raise PlaybookValidationError(f"playbook '{spec.id}' has no partitions")
+    return dg.RunRequest(
+        job_name=spec.id,
+        run_config=run_config,
+        partition_key=str(partition) if partition is not None else None,
+    )
+
+
+def request_sensor(
+    catalog: PlaybookCatalog, folder: Path, jobs: Sequence[Any], interval_seconds: int
+) -> dg.SensorDefinition:
+    """Validates and launches run requests dropped in ``folder``."""
+
+    @dg.sensor(
+        name="playbook_requests",
+        jobs=list(jobs),
+        minimum_interval_seconds=interval_seconds,
+        description=f"Starts runs requested by files dropped in {folder}.",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def requests_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        run_requests: list[dg.RunRequest] = []
+        if not folder.is_dir():
+            return dg.SensorResult(skip_reason=f"{folder} does not exist")
+        for path in sorted(folder.iterdir()):
+            if not path.is_file() or path.suffix.lower() not in REQUEST_SUFFIXES:
+                continue
+            stamp = path.stat().st_mtime_ns
+            try:
+                request = validate_request(read_request(path), catalog, context.instance)
+            except PlaybookError as e:
+                context.log.error(f"run request {path.name} rejected: {e}")
+                _move(path, folder / "rejected", reason=str(e))
+                continue
+            run_requests.append(
+                dg.RunRequest(
+                    job_name=request.job_name,
+                    run_config=request.run_config,
+                    partition_key=request.partition_key,
+                    run_key=f"{path.name}:{stamp}",
+                    tags={"playbook/request": path.name},
+                )
+            )
+            _move(path, folder / "accepted")
+        return dg.SensorResult(run_requests=run_requests)
+
+    return requests_sensor
+
+
+def _move(path: Path, target: Path, *, reason: str | None = None) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    destination = target / path.name
+    if reason is not None:
+        (target / f"{path.name}.error.txt").write_text(reason + "\n", encoding="utf-8")
+    os.replace(path, destination)

@@ -1,0 +1,481 @@
+"""Operating playbooks in Dagster: partitions and backfills, schedules, sensors, the run
+request folder and asset checks, evaluated with Dagster's own contexts and real runs."""
+
+import datetime as dt
+import json
+import os
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from playbook_assets.catalog import load_catalog
+from playbook_assets.cli import EXIT_INVALID, EXIT_OK, EXIT_STEP_FAILED, main
+from playbook_assets.config import load_config_file
+from playbook_assets.factory import build_definitions
+from tests.conftest import Project
+
+QUERY = """
+    - id: window
+      type: query
+      config:
+        template: |
+          SELECT {{key}} AS partition_key, {{start}} AS window_start, {{end}} AS window_end,
+                 count(*) AS accounts
+          FROM analytics.accounts WHERE renewal_date >= {{start}} AND renewal_date < {{end}}
+        parameters:
+          key: "${partition.key}"
+          start: "${partition.start}"
+          end: "${partition.end}"
+"""
+
+
+def playbook(playbook_id: str, partitions: str, steps: str = QUERY, extra: str = "") -> str:
+    return (
+        f"playbook:\n  id: {playbook_id}\n  name: {playbook_id}\n"
+        + textwrap.indent(textwrap.dedent(partitions).strip(), "  ")
+        + "\n  steps:\n"
+        + textwrap.indent(textwrap.dedent(steps).strip("\n"), "  ")
+        + "\n"
+        + textwrap.indent(textwrap.dedent(extra).strip("\n"), "  ")
+        + "\n"
+    )
+
+
+def definitions(project: Project) -> dg.Definitions:
+    config = load_config_file(project.config_path)
+    catalog = load_catalog(config, [])
+    assert not catalog.broken, [str(b.error) for b in catalog.broken]
+    return build_definitions(catalog, config)
+
+
+def sql_of(instance: dg.DagsterInstance, key: list[str], partition: str | None = None) -> str:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey(key), asset_partitions=[partition] if partition else None
+        ),
+        limit=1,
+    ).records
+    materialization = records[0].asset_materialization
+    assert materialization is not None
+    return str(materialization.metadata["sql"].value)
+
+
+@pytest.mark.parametrize(
+    ("partitions", "key", "expected"),
+    [
+        (
+            "partitions: {type: daily, start: 2026-01-01}",
+            "2026-03-04",
+            "SELECT '2026-03-04' AS partition_key, CAST('2026-03-04' AS DATE) AS window_start, "
+            "CAST('2026-03-05' AS DATE) AS window_end",
+        ),
+        (
+            "partitions: {type: weekly, start: 2026-01-04}",
+            "2026-03-01",
+            "SELECT '2026-03-01' AS partition_key, CAST('2026-03-01' AS DATE) AS window_start, "
+            "CAST('2026-03-08' AS DATE) AS window_end",
+        ),
+        (
+            "partitions: {type: monthly, start: 2026-01-01}",
+            "2026-02-01",
+            "SELECT '2026-02-01' AS partition_key, CAST('2026-02-01' AS DATE) AS window_start, "
+            "CAST('2026-03-01' AS DATE) AS window_end",
+        ),
+    ],
+)
+def test_time_partitions_render_their_window(
+    project: Project, partitions: str, key: str, expected: str
+) -> None:
+    project.add_playbook("p.yaml", playbook("windows", partitions))
+    defs = definitions(project)
+    instance = dg.DagsterInstance.ephemeral()
+    result = defs.resolve_job_def("windows").execute_in_process(
+        instance=instance, partition_key=key
+    )
+    assert result.success
+    assert sql_of(instance, ["windows", "window"], key).startswith(f"```sql\n{expected}")
+
+
+STATIC_STEP = """
+    - id: segment_accounts
+      type: query
+      config:
+        template: "SELECT count(*) AS accounts FROM analytics.accounts WHERE segment = {{segment}}"
+        parameters: {segment: "${partition.key}"}
+"""
+
+
+def test_static_partition_key_is_a_safe_literal(project: Project) -> None:
+    project.add_playbook(
+        "s.yaml",
+        playbook(
+            "by_segment", "partitions: {type: static, values: [enterprise, smb]}", STATIC_STEP
+        ),
+    )
+    instance = dg.DagsterInstance.ephemeral()
+    job = definitions(project).resolve_job_def("by_segment")
+    assert job.execute_in_process(instance=instance, partition_key="smb").success
+    assert "WHERE segment = 'smb'" in sql_of(instance, ["by_segment", "segment_accounts"], "smb")
+
+
+def test_dynamic_partitions_added_from_the_command_line(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.add_playbook(
+        "d.yaml",
+        playbook("by_client", "partitions: {type: dynamic, name: clients}", STATIC_STEP),
+    )
+    config = str(project.config_path)
+    assert main(["run", "by_client", "--partition", "acme", "--config", config]) == EXIT_INVALID
+    assert "add it with: playbook partitions add clients acme" in capsys.readouterr().err
+    assert main(["partitions", "add", "clients", "acme", "smb", "--config", config]) == EXIT_OK
+    assert capsys.readouterr().out == "clients: added 2, 2 in all\n"
+    assert main(["partitions", "list", "by_client", "--config", config]) == EXIT_OK
+    assert capsys.readouterr().out == "acme\nsmb\n"
+    code = main(["run", "by_client", "--partition", "smb", "--config", config, "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == EXIT_OK and report["partition"] == "smb"
+    assert report["steps"][0]["row_count"] == 1
+
+
+MULTI = """
+partitions:
+  type: multi
+  dimensions:
+    month: {type: monthly, start: 2026-01-01}
+    segment: {type: static, values: [enterprise, smb]}
+"""
+MULTI_STEP = """
+    - id: cell
+      type: query
+      config:
+        template: |
+          SELECT count(*) AS accounts FROM analytics.accounts
+          WHERE segment = {{segment}} AND renewal_date >= {{start}} AND renewal_date < {{end}}
+        parameters:
+          segment: "${partition.segment}"
+          start: "${partition.start}"
+          end: "${partition.end}"
+"""
+
+
+def test_two_dimensional_partitions(project: Project) -> None:
+    project.add_playbook("m.yaml", playbook("grid", MULTI, MULTI_STEP))
+    instance = dg.DagsterInstance.ephemeral()
+    key = str(dg.MultiPartitionKey({"month": "2026-02-01", "segment": "smb"}))
+    result = (
+        definitions(project)
+        .resolve_job_def("grid")
+        .execute_in_process(instance=instance, partition_key=key)
+    )
+    assert result.success
+    assert (
+        "WHERE segment = 'smb' AND renewal_date >= CAST('2026-02-01' AS DATE) "
+        "AND renewal_date < CAST('2026-03-01' AS DATE)"
+    ) in sql_of(instance, ["grid", "cell"], key)
+
+
+def test_backfills_per_partition_and_in_a_single_run(project: Project) -> None:
+    project.add_playbook(
+        "p.yaml", playbook("daily", "partitions: {type: daily, start: 2026-01-01}")
+    )
+    project.add_playbook(
+        "r.yaml",
+        playbook("ranged", "partitions: {type: daily, start: 2026-01-01, backfill: single_run}"),
+    )
+    defs = definitions(project)
+    instance = dg.DagsterInstance.ephemeral()
+    for day in ("2026-03-01", "2026-03-02", "2026-03-03"):
+        assert (
+            defs.resolve_job_def("daily")
+            .execute_in_process(instance=instance, partition_key=day)
+            .success
+        )
+    done = instance.get_materialized_partitions(dg.AssetKey(["daily", "window"]))
+    assert done == {"2026-03-01", "2026-03-02", "2026-03-03"}
+    ranged = defs.resolve_job_def("ranged").execute_in_process(
+        instance=instance,
+        tags={
+            "dagster/asset_partition_range_start": "2026-03-01",
+            "dagster/asset_partition_range_end": "2026-03-03",
+        },
+    )
+    assert ranged.success
+    events = ranged.get_asset_materialization_events()
+    window = [e for e in events if e.asset_key == dg.AssetKey(["ranged", "window"])]
+    assert {e.partition for e in window} == {"2026-03-01", "2026-03-02", "2026-03-03"}
+    sql = str(window[0].materialization.metadata["sql"].value)
+    assert "CAST('2026-03-01' AS DATE) AS window_start, CAST('2026-03-04' AS DATE)" in sql
+
+
+def test_schedule_runs_the_latest_complete_partition(project: Project) -> None:
+    project.add_playbook(
+        "p.yaml",
+        playbook(
+            "daily",
+            "partitions: {type: daily, start: 2026-01-01}",
+            extra="schedule: {cron: '0 6 * * *', timezone: UTC}",
+        ),
+    )
+    defs = definitions(project)
+    schedule = defs.resolve_schedule_def("daily_schedule")
+    assert schedule.cron_schedule == "0 6 * * *"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    instance = dg.DagsterInstance.from_config(str(project.dagster_home))
+    context = dg.build_schedule_context(
+        instance=instance,
+        scheduled_execution_time=dt.datetime(2026, 3, 10, 6, tzinfo=dt.UTC),
+        repository_def=defs.get_repository_def(),
+    )
+    requests = schedule.evaluate_tick(context).run_requests or []
+    assert [r.partition_key for r in requests] == ["2026-03-09"]
+
+
+def test_schedule_parameters_are_the_run_config(project: Project) -> None:
+    text = (Path(__file__).parents[1] / "playbook_defs/templates/segment_analysis.yaml").read_text()
+    text = text.replace(
+        "  outputs:",
+        "  schedule:\n    cron: '0 7 * * 1'\n"
+        "    parameters: {segment: smb}\n    enabled: false\n  outputs:",
+        1,
+    )
+    project.add_playbook("segment.yaml", text)
+    schedule = definitions(project).resolve_schedule_def("segment_analysis_schedule")
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    instance = dg.DagsterInstance.from_config(str(project.dagster_home))
+    context = dg.build_schedule_context(instance=instance)
+    request = (schedule.evaluate_tick(context).run_requests or [])[0]
+    config = request.run_config["resources"]["segment_analysis_parameters"]["config"]
+    assert config["segment"] == "smb" and config["min_arr"] == 100000.0
+
+
+def test_file_trigger_runs_once_per_new_or_changed_file(project: Project) -> None:
+    inbox = project.playbooks_dir / "inbox"
+    inbox.mkdir()
+    steps = """
+    - id: rows
+      type: read
+      config: {path: "inbox/*.csv"}
+    """
+    project.add_playbook(
+        "f.yaml",
+        playbook(
+            "on_files",
+            "parameters: [{name: source_file, type: string, default: none}]",
+            steps,
+            extra="triggers: [{type: file, path: 'inbox/*.csv', parameter: source_file}]",
+        ),
+    )
+    sensor = definitions(project).resolve_sensor_def("on_files_file_trigger_0")
+    instance = dg.DagsterInstance.ephemeral()
+    (inbox / "a.csv").write_text("x\n1\n")
+    first = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+    assert [r.tags["playbook/trigger_file"] for r in first.run_requests or []] == [
+        str(inbox / "a.csv")
+    ]
+    request = (first.run_requests or [])[0]
+    parameters = request.run_config["resources"]["on_files_parameters"]["config"]
+    assert parameters == {"source_file": str(inbox / "a.csv")}
+    again = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=first.cursor))
+    assert again.run_requests == []
+    (inbox / "b.csv").write_text("x\n2\n")
+    (inbox / "a.csv").write_text("x\n1\n3\n")
+    third = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=again.cursor))
+    assert sorted(r.tags["playbook/trigger_file"] for r in third.run_requests or []) == [
+        str(inbox / "a.csv"),
+        str(inbox / "b.csv"),
+    ]
+
+
+def test_file_trigger_adds_dynamic_partitions(project: Project) -> None:
+    inbox = project.playbooks_dir / "drops"
+    inbox.mkdir()
+    (inbox / "acme.csv").write_text("x\n1\n")
+    project.add_playbook(
+        "f.yaml",
+        playbook(
+            "per_client",
+            "partitions: {type: dynamic, name: clients}",
+            "    - id: rows\n      type: read\n      config: {path: 'drops/*.csv'}\n",
+            extra="triggers: [{type: file, path: 'drops/*.csv'}]",
+        ),
+    )
+    defs = definitions(project)
+    sensor = defs.resolve_sensor_def("per_client_file_trigger_0")
+    instance = dg.DagsterInstance.from_config(str(project.dagster_home))
+    context = dg.build_sensor_context(instance=instance, definitions=defs)
+    # Called directly: the daemon adds the new partition before it checks the run's key.
+    result = sensor(context)
+    assert isinstance(result, dg.SensorResult)
+    assert [r.partition_key for r in result.run_requests or []] == ["acme"]
+    added = result.dynamic_partitions_requests or []
+    assert [(r.partitions_def_name, list(r.partition_keys)) for r in added] == [
+        ("clients", ["acme"])
+    ]
+
+
+def test_asset_trigger_chains_playbooks(project: Project) -> None:
+    first = """
+    - id: totals
+      type: query
+      config: {template: "SELECT count(*) AS n FROM analytics.accounts"}
+    """
+    project.add_playbook("a.yaml", playbook("upstream", "", first))
+    project.add_playbook(
+        "b.yaml",
+        playbook(
+            "downstream", "", first, extra="triggers: [{type: asset, asset: upstream/totals}]"
+        ),
+    )
+    defs = definitions(project)
+    instance = dg.DagsterInstance.ephemeral()
+    sensor = defs.resolve_sensor_def("downstream_asset_trigger_0")
+    context = dg.build_sensor_context(instance=instance)
+    assert not (sensor.evaluate_tick(context).run_requests or [])
+    assert defs.resolve_job_def("upstream").execute_in_process(instance=instance).success
+    requests = sensor.evaluate_tick(dg.build_sensor_context(instance=instance)).run_requests or []
+    assert [r.tags["playbook/triggered_by"] for r in requests] == ["upstream/totals"]
+
+
+def test_asset_trigger_on_an_unknown_asset_is_a_broken_playbook(project: Project) -> None:
+    project.add_playbook(
+        "b.yaml",
+        playbook(
+            "downstream",
+            "",
+            STATIC_STEP.replace("${partition.key}", "x"),
+            extra="triggers: [{type: asset, asset: upstream/totals}]",
+        ),
+    )
+    catalog = load_catalog(load_config_file(project.config_path), [])
+    assert [str(b.error) for b in catalog.broken] == [
+        "config/playbooks/b.yaml:11: field 'triggers.asset': the asset trigger names unknown "
+        "asset 'upstream/totals'; valid assets: downstream/segment_accounts"
+    ]
+
+
+def test_request_folder(project: Project, demo_files: Any) -> None:
+    requests = project.root / "requests"
+    requests.mkdir()
+    config_text = project.config_path.read_text() + "  requests:\n    directory: ../requests\n"
+    project.config_path.write_text(config_text)
+    project.add_playbook(
+        "s.yaml",
+        (Path(__file__).parents[1] / "playbook_defs/templates/segment_analysis.yaml").read_text(),
+    )
+    (requests / "good.json").write_text(
+        json.dumps({"playbook_id": "segment_analysis", "parameters": {"segment": "smb"}})
+    )
+    (requests / "bad.yaml").write_text("playbook_id: segment_analysis\nparameters: {min_arr: x}\n")
+    (requests / "unknown.json").write_text(json.dumps({"playbook_id": "segment_analysys"}))
+    sensor = definitions(project).resolve_sensor_def("playbook_requests")
+    result = sensor.evaluate_tick(dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral()))
+    runs = result.run_requests or []
+    assert [(r.job_name, r.tags["playbook/request"]) for r in runs] == [
+        ("segment_analysis", "good.json")
+    ]
+    assert (
+        runs[0].run_config["resources"]["segment_analysis_parameters"]["config"]["segment"] == "smb"
+    )
+    assert sorted(os.listdir(requests / "accepted")) == ["good.json"]
+    assert sorted(os.listdir(requests / "rejected")) == [
+        "bad.yaml",
+        "bad.yaml.error.txt",
+        "unknown.json",
+        "unknown.json.error.txt",
+    ]
+    assert (requests / "rejected" / "bad.yaml.error.txt").read_text() == (
+        "parameter 'min_arr' expects a number, got 'x'; for example min_arr=50000\n"
+    )
+    assert (
+        "did you mean 'segment_analysis'?"
+        in (requests / "rejected" / "unknown.json.error.txt").read_text()
+    )
+
+
+CHECKED = """
+    - id: accounts
+      type: query
+      config: {{template: "SELECT account_id, segment, arr FROM analytics.accounts"}}
+      checks:
+        - {{type: row_count, min: 1, max: {max_rows}}}
+        - {{type: not_null, columns: [account_id]}}
+        - {{type: unique, columns: [account_id]}}
+        - {{type: accepted_values, column: segment, values: [{segments}]}}
+        - {{type: expression, name: positive_arr, expression: "MIN(arr) > 0", severity: warn}}
+    - id: after
+      type: filter
+      config: {{input: "${{steps.accounts}}", condition: "arr > 0"}}
+"""
+
+
+def test_checks_pass_and_fail(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    project.add_playbook(
+        "c.yaml",
+        playbook(
+            "checked", "", CHECKED.format(max_rows=100000, segments="enterprise, mid-market, smb")
+        ),
+    )
+    assert main(["run", "checked", "--config", str(project.config_path), "--json"]) == EXIT_OK
+    report = json.loads(capsys.readouterr().out)
+    assert {c["check"]: c["passed"] for c in report["checks"]} == {
+        "row_count": True,
+        "not_null_account_id": True,
+        "unique_account_id": True,
+        "accepted_values_segment": True,
+        "positive_arr": True,
+    }
+    project.add_playbook(
+        "c.yaml", playbook("checked", "", CHECKED.format(max_rows=10, segments="enterprise, smb"))
+    )
+    assert main(["run", "checked", "--config", str(project.config_path), "--json"]) == EXIT_OK
+    report = json.loads(capsys.readouterr().out)
+    failed = {c["check"]: c["observed"] for c in report["checks"] if not c["passed"]}
+    assert failed == {"row_count": 2000, "accepted_values_segment": report["checks"][3]["observed"]}
+    assert failed["accepted_values_segment"] > 0
+    assert [s["status"] for s in report["steps"]] == ["success", "success"]
+
+
+def test_a_blocking_check_stops_downstream(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    steps = CHECKED.format(max_rows=10, segments="enterprise").replace(
+        "{type: row_count, min: 1, max: 10}", "{type: row_count, min: 1, max: 10, blocking: true}"
+    )
+    project.add_playbook("c.yaml", playbook("blocked", "", steps))
+    code = main(["run", "blocked", "--config", str(project.config_path), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == EXIT_STEP_FAILED
+    assert [s["status"] for s in report["steps"]] == ["error", "skipped"]
+    assert "row_count" in report["steps"][0]["error"]
+
+
+def test_every_check_kind_fails_on_bad_data(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    steps = """
+    - id: bad
+      type: query
+      config:
+        template: "SELECT * FROM (VALUES (1, 'a', -5), (1, NULL, 3)) AS t(id, segment, arr)"
+      checks:
+        - {type: row_count, min: 3}
+        - {type: not_null, columns: [segment]}
+        - {type: unique, columns: [id]}
+        - {type: accepted_values, column: segment, values: [b]}
+        - {type: expression, name: positive_arr, expression: "MIN(arr) > 0", severity: warn}
+    """
+    project.add_playbook("bad.yaml", playbook("bad_data", "", steps))
+    assert main(["run", "bad_data", "--config", str(project.config_path), "--json"]) == EXIT_OK
+    report = json.loads(capsys.readouterr().out)
+    observed = {c["check"]: (c["passed"], c["severity"], c["observed"]) for c in report["checks"]}
+    assert observed == {
+        "row_count": (False, "error", 2),
+        "not_null_segment": (False, "error", 1),
+        "unique_id": (False, "error", 1),
+        "accepted_values_segment": (False, "error", 1),
+        "positive_arr": (False, "warn", False),
+    }

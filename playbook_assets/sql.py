@@ -550,7 +550,23 @@ def _glued(insertion: _Insertion, sql: str) -> SqlTemplateError:
     )
 
 
-def render_sql(template: str, values: Mapping[str, TemplateValue], dialect: str) -> str:
+def _integer_list(value: TemplateValue) -> bool:
+    """A run-time list of more than two integers (their literals are plain digits)."""
+    if not isinstance(value, SqlValue) or not isinstance(value.value, list | tuple):
+        return False
+    items = value.value
+    return len(items) > 2 and all(
+        isinstance(item, numbers.Integral) and not isinstance(item, bool) for item in items
+    )
+
+
+def render_sql(
+    template: str,
+    values: Mapping[str, TemplateValue],
+    dialect: str,
+    *,
+    read_only: bool = False,
+) -> str:
     """Replace every ``{{name}}`` of a SQL template with its value rendered for the dialect.
 
     ``values`` maps placeholder names to ``SqlCode`` (YAML text, substituted as written),
@@ -560,11 +576,18 @@ def render_sql(template: str, values: Mapping[str, TemplateValue], dialect: str)
     expanded. Raises SqlTemplateError for a malformed placeholder, a placeholder without a value
     (with the closest given name), an unknown dialect, a value that cannot be rendered, or a
     run-time value that would not stand as its own tokens in the statement (inside quotes or a
-    comment, or glued to neighbouring characters).
+    comment, or glued to neighbouring characters). With ``read_only``, the statement must also
+    pass ``ensure_read_only``.
+
+    The checks read a skeleton of the statement in which a list of more than two integers
+    keeps only its first and last element: its other elements are plain digits between
+    commas, so they cannot change what the checks see, and a list of thousands of ids (from
+    ``${steps.X.id}``) is not read again token by token.
     """
     dialect = normalize_dialect(dialect)
     found = _scan(template)
     pieces: list[str] = []
+    skeleton: list[str] = []
     insertions: list[_Insertion] = []
     position = 0
     length = 0
@@ -578,19 +601,29 @@ def render_sql(template: str, values: Mapping[str, TemplateValue], dialect: str)
             )
         value = values[placeholder.name]
         text = _render_one(placeholder, value, template, dialect)
+        checked = text
+        if _integer_list(value):
+            assert isinstance(value, SqlValue) and isinstance(value.value, list | tuple)
+            ends = SqlValue([value.value[0], value.value[-1]], value.element_type)
+            checked = _render_one(placeholder, ends, template, dialect)
         literal = template[position : placeholder.start]
         pieces.append(literal)
+        skeleton.append(literal)
         length += len(literal)
         if not isinstance(value, SqlCode):
-            insertions.append(_Insertion(placeholder.name, length, length + len(text), text))
+            insertions.append(_Insertion(placeholder.name, length, length + len(checked), checked))
         pieces.append(text)
-        length += len(text)
+        skeleton.append(checked)
+        length += len(checked)
         position = placeholder.end
     pieces.append(template[position:])
-    sql = "".join(pieces)
+    skeleton.append(template[position:])
+    outline = "".join(skeleton)
     if insertions:
-        _check_insertions(sql, insertions, dialect)
-    return sql
+        _check_insertions(outline, insertions, dialect)
+    if read_only:
+        ensure_read_only(outline, dialect)
+    return "".join(pieces)
 
 
 # ---------------------------------------------------------------------------------------------

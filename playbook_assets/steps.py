@@ -35,7 +35,6 @@ from playbook_assets.sql import (
     SqlIdentifier,
     SqlValue,
     TemplateValue,
-    ensure_read_only,
     placeholders,
     render_sql,
 )
@@ -114,10 +113,8 @@ def render_query(
     allow_writes: bool = False,
 ) -> str:
     """The SQL a query step sends, with run-time values rendered safely for ``dialect``."""
-    sql = render_sql(step.config.template, sql_values(step, playbook, context), dialect)
-    if not allow_writes:
-        ensure_read_only(sql, dialect)
-    return sql
+    values = sql_values(step, playbook, context)
+    return render_sql(step.config.template, values, dialect, read_only=not allow_writes)
 
 
 def run_query_step(

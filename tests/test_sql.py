@@ -670,3 +670,23 @@ def test_unparseable_sql_falls_back_to_the_tokenizer() -> None:
 def test_untokenizable_sql_is_a_clear_error() -> None:
     with pytest.raises(UnsafeSqlError, match="cannot read the SQL as postgres"):
         ensure_read_only("SELECT 'unterminated", "postgres")
+
+
+def test_long_integer_lists_render_whole_and_are_still_checked() -> None:
+    ids = list(range(1, 5001))
+    sql = render_sql(
+        "SELECT * FROM t WHERE id IN ({{ids}})", {"ids": SqlValue(ids)}, "duckdb", read_only=True
+    )
+    assert sql == f"SELECT * FROM t WHERE id IN ({', '.join(map(str, ids))})"
+    # The checks read the first and last elements in place: gluing is still caught ...
+    with pytest.raises(SqlTemplateError, match="ends up inside a comment"):
+        render_sql("SELECT x -{{ids}} FROM t", {"ids": SqlValue([-1, 2, 3, -4])}, "duckdb")
+    with pytest.raises(SqlTemplateError, match="merges with the text around it"):
+        render_sql("SELECT 1{{ids}} FROM t", {"ids": SqlValue([2, 3, 4])}, "duckdb")
+    with pytest.raises(SqlTemplateError, match="inside a quoted string"):
+        render_sql("SELECT '{{ids}}'", {"ids": SqlValue([1, 2, 3])}, "duckdb")
+    # ... and so is a write, whatever the list's length.
+    with pytest.raises(UnsafeSqlError):
+        render_sql(
+            "DELETE FROM t WHERE id IN ({{ids}})", {"ids": SqlValue(ids)}, "duckdb", read_only=True
+        )

@@ -44,6 +44,7 @@ from playbook_assets.errors import (
     TerminalStepError,
     did_you_mean,
 )
+from playbook_assets.query_timeout import interrupt_after
 from playbook_assets.spec import SearchConfig, SearchFilter
 
 # HubSpot's default returned properties of each object (its search API documentation).
@@ -107,20 +108,8 @@ class DemoCrm(CrmResource):
             with duckdb.connect(self.database, read_only=True) as con:
                 columns = object_columns(con, table)
                 sql, params = build_search_query(table, columns, request)
-
-                def interrupt() -> None:
-                    timed_out.set()
-                    con.interrupt()
-
-                timer = threading.Timer(timeout_seconds, interrupt) if timeout_seconds else None
-                if timer is not None:
-                    timer.daemon = True
-                    timer.start()
-                try:
+                with interrupt_after(con, timeout_seconds) as timed_out:
                     return con.sql(sql, params=params).to_arrow_table()
-                finally:
-                    if timer is not None:
-                        timer.cancel()
         except duckdb.IOException as e:
             raise SourceUnreachableError(
                 f"cannot open the demo CRM file {self.database}: {e}",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from typing import ClassVar
@@ -13,6 +12,7 @@ from pydantic import Field
 
 from playbook_assets.demo import ensure_demo_warehouse
 from playbook_assets.errors import SourceUnreachableError, StepTimeoutError, TerminalStepError
+from playbook_assets.query_timeout import interrupt_after
 from playbook_assets.sql import sql_identifier
 from playbook_assets.warehouses.base import WarehouseResource
 
@@ -46,30 +46,21 @@ class DuckDBWarehouse(WarehouseResource):
         if self.demo_data and self.database != ":memory:":
             ensure_demo_warehouse(Path(self.database), self.demo_scale)
         connection = self._connect()
-        timed_out = threading.Event()
-
-        def interrupt() -> None:
-            timed_out.set()
-            connection.interrupt()
-
-        timer = threading.Timer(timeout_seconds, interrupt) if timeout_seconds else None
-        if timer is not None:
-            timer.daemon = True
-            timer.start()
         try:
-            relation = connection.sql(sql)
-            # A statement that returns no rows (allowed with allow_writes) has no relation.
-            return relation.to_arrow_table() if relation is not None else pa.table({})
-        except duckdb.Error as e:
-            if timed_out.is_set():
-                raise StepTimeoutError(
-                    f"the query ran longer than {timeout_seconds:g} s and was cancelled",
-                    hint="raise timeout_seconds on the step or in execution.timeout_seconds",
-                ) from e
-            raise TerminalStepError(f"DuckDB rejected the query: {e}") from e
+            with interrupt_after(connection, timeout_seconds) as timed_out:
+                try:
+                    relation = connection.sql(sql)
+                    # A statement that returns no rows (allowed with allow_writes) has none.
+                    return relation.to_arrow_table() if relation is not None else pa.table({})
+                except duckdb.Error as e:
+                    if timed_out.is_set():
+                        raise StepTimeoutError(
+                            f"the query ran longer than {timeout_seconds:g} s and was cancelled",
+                            hint="raise timeout_seconds on the step or in "
+                            "execution.timeout_seconds",
+                        ) from e
+                    raise TerminalStepError(f"DuckDB rejected the query: {e}") from e
         finally:
-            if timer is not None:
-                timer.cancel()
             connection.close()
 
     def load_table(self, name: str, table: pa.Table) -> None:

@@ -31,7 +31,7 @@ from playbook_assets.insights import check_insight
 from playbook_assets.parameters import coerce_parameter, resolve_parameters
 from playbook_assets.partitions import reference_names
 from playbook_assets.references import Reference, walk_references, whole_reference
-from playbook_assets.registry import CONNECTION_TYPES, connection_type
+from playbook_assets.registry import connection_type
 from playbook_assets.spec import (
     AggregateStep,
     AnyStep,
@@ -841,8 +841,3 @@ def _validate_step(
 def _singular(object_type: str) -> str:
     irregular = {"companies": "company"}
     return irregular.get(object_type, object_type.removesuffix("s"))
-
-
-def known_connection_types() -> list[str]:
-    """Names of every registered connection type."""
-    return sorted(CONNECTION_TYPES)

@@ -85,11 +85,6 @@ def connection_resource_key(name: str) -> str:
     return f"connection_{name}"
 
 
-def step_op_name(playbook_id: str, name: str) -> str:
-    """The op (step key) Dagster derives from an asset key ``[playbook_id, name]``."""
-    return f"{playbook_id}__{name}"
-
-
 def effective_connections(config: ExecutorConfig, options: FactoryOptions) -> tuple[str, str]:
     """The default warehouse and CRM for this build, after command-line overrides."""
     warehouse = options.data_warehouse or config.defaults.data_warehouse

@@ -85,11 +85,6 @@ def connection_type(settings: ConnectionSettings) -> ConnectionType:
     return found
 
 
-def connection_category(config: ExecutorConfig, name: str) -> ConnectionCategory:
-    """Whether the named connection is a data warehouse or a CRM."""
-    return connection_type(config.connections[name]).category
-
-
 def build_resource(
     config: ExecutorConfig, name: str, environ: Mapping[str, str] | None = None
 ) -> WarehouseResource | CrmResource:

@@ -32,8 +32,6 @@ from playbook_assets.run_config import parameters_run_config, run_config_values
 from playbook_assets.run_records import report_file, run_artifacts, write_run_record
 from playbook_assets.spec import DynamicPartitions, PlaybookSpec
 
-DEFAULT_DAGSTER_HOME = "dagster_home"
-
 
 @dataclass(frozen=True)
 class RunRequest:

@@ -17,7 +17,6 @@ IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 PLAYBOOK_ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 
 ParameterType = Literal["string", "number", "integer", "boolean", "array", "date", "identifier"]
-StepSource = Literal["data_warehouse", "crm", "transform", "api", "file"]
 FilterOperator = Literal[
     "EQ",
     "NEQ",
@@ -454,7 +453,6 @@ AnyStep = (
     | FileStep
 )
 StepSpec = Annotated[AnyStep, Field(discriminator="type")]
-TransformStep = JoinStep | AggregateStep | FilterStep
 
 
 class OutputSpec(StrictModel):

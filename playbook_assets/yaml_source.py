@@ -15,19 +15,33 @@ from playbook_assets.errors import PlaybookValidationError, SourceLocation
 PathKey = tuple[str | int, ...]
 
 
-class PlaybookYamlLoader(yaml.SafeLoader):
+def _yaml12_booleans(loader: type[yaml.SafeLoader]) -> None:
+    """Only true/false are booleans (YAML 1.2), so ``on:``, ``yes`` and ``no`` stay text."""
+    loader.yaml_implicit_resolvers = {
+        first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    loader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool",
+        re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+        list("tTfF"),
+    )
+
+
+# libyaml's parser when PyYAML was built with it: about fifteen times faster on large catalogs.
+_FastSafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class PlaybookYamlLoader(_FastSafeLoader):
     """The safe loader with YAML 1.2 booleans: only true/false, so ``on:`` stays a key."""
 
 
-PlaybookYamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-PlaybookYamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool",
-    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"),
-)
+class _DiagnosticYamlLoader(yaml.SafeLoader):
+    """The pure-Python parser, whose syntax error messages are more precise than libyaml's."""
+
+
+_yaml12_booleans(PlaybookYamlLoader)
+_yaml12_booleans(_DiagnosticYamlLoader)
 
 
 @dataclass(frozen=True)
@@ -66,14 +80,17 @@ class YamlDocument:
 
 def load_yaml(text: str, path: str) -> YamlDocument:
     """Parse YAML with the safe loader; duplicate keys and syntax errors name file:line."""
+    loader = PlaybookYamlLoader(text)
     try:
-        node = yaml.compose(text, Loader=PlaybookYamlLoader)
+        # One parse: the node tree gives the lines, then the data is built from it.
+        node = loader.get_single_node()
         if node is None:
             return YamlDocument(path=path, data=None)
         lines: dict[PathKey, int] = {}
         _collect_lines(node, (), lines, path)
-        data = yaml.load(text, Loader=PlaybookYamlLoader)
-    except yaml.YAMLError as e:
+        data = loader.construct_document(node)
+    except yaml.YAMLError as fast_error:
+        e = _diagnose(text) or fast_error
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(e, "problem", None) or str(e)
@@ -81,8 +98,19 @@ def load_yaml(text: str, path: str) -> YamlDocument:
             f"invalid YAML: {problem}",
             location=SourceLocation(path, line),
             hint="check indentation and quoting",
-        ) from e
+        ) from fast_error
+    finally:
+        loader.dispose()
     return YamlDocument(path=path, data=data, lines=lines)
+
+
+def _diagnose(text: str) -> yaml.YAMLError | None:
+    """The pure-Python parser's error for a text libyaml rejected."""
+    try:
+        yaml.load(text, Loader=_DiagnosticYamlLoader)
+    except yaml.YAMLError as e:
+        return e
+    return None
 
 
 def load_yaml_file(path: Path, display_path: str | None = None) -> YamlDocument:

@@ -24,11 +24,10 @@ DuckDB prepared-statement parameter; property names are checked against the tabl
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -37,6 +36,11 @@ import pyarrow as pa
 from sqlglot import exp
 
 from playbook_assets.crm.base import CrmResource
+from playbook_assets.crm.values import (
+    parse_boolean,
+    parse_instant,
+    parse_number,
+)
 from playbook_assets.demo import ensure_demo_crm
 from playbook_assets.errors import (
     SourceUnreachableError,
@@ -71,7 +75,6 @@ ASSOCIATIONS: dict[str, dict[str, tuple[str, str, str, str]]] = {
 }
 _ASSOCIATION_ALIASES = {"company": "companies", "companies": "companies"}
 _ID = "hs_object_id"
-_EPOCH = datetime(1970, 1, 1)
 
 _Kind = Literal["text", "integer", "number", "boolean", "date", "timestamp"]
 
@@ -396,74 +399,10 @@ def _coerce(raw: Any, kind: _Kind, name: str, operator: str) -> Any:
             return "true" if raw else "false"
         return raw if isinstance(raw, str) else str(raw)
     if kind in {"integer", "number"}:
-        return _number(raw, name)
+        return parse_number(raw, name)
     if kind == "boolean":
-        return _boolean(raw, name)
+        return parse_boolean(raw, name)
     return parse_instant(raw, name)
-
-
-def _number(raw: Any, name: str) -> int | Decimal:
-    if isinstance(raw, bool):
-        raise _bad_value(raw, name, "a number")
-    if isinstance(raw, int):
-        return raw
-    try:
-        number = Decimal(str(raw).strip())
-    except InvalidOperation as e:
-        raise _bad_value(raw, name, "a number") from e
-    if not number.is_finite():
-        raise _bad_value(raw, name, "a finite number")
-    if number == number.to_integral_value():
-        return int(number)
-    return number
-
-
-def _boolean(raw: Any, name: str) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower()
-    if text in {"true", "1"}:
-        return True
-    if text in {"false", "0"}:
-        return False
-    raise _bad_value(raw, name, "true or false")
-
-
-def parse_instant(raw: Any, name: str) -> datetime:
-    """Dates and date-times as naive UTC datetimes (a date is its midnight)."""
-    if isinstance(raw, bool):
-        raise _bad_value(raw, name, _DATE_FORMATS)
-    if isinstance(raw, datetime):
-        return raw.astimezone(UTC).replace(tzinfo=None) if raw.tzinfo else raw
-    if isinstance(raw, date):
-        return datetime(raw.year, raw.month, raw.day)
-    if isinstance(raw, int | float | Decimal):
-        return _from_epoch_ms(raw, name)
-    text = str(raw).strip()
-    if re.fullmatch(r"-?\d+(\.\d+)?", text):
-        return _from_epoch_ms(Decimal(text), name)
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError as e:
-        raise _bad_value(raw, name, _DATE_FORMATS) from e
-    return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
-
-
-_DATE_FORMATS = "a date ('YYYY-MM-DD'), an ISO date-time or epoch milliseconds"
-
-
-def _from_epoch_ms(raw: int | float | Decimal, name: str) -> datetime:
-    try:
-        return _EPOCH + timedelta(milliseconds=int(raw))
-    except (OverflowError, ValueError) as e:
-        raise _bad_value(raw, name, _DATE_FORMATS) from e
-
-
-def _bad_value(raw: Any, name: str, expected: str) -> TerminalStepError:
-    return TerminalStepError(
-        f"property '{name}' takes {expected}; got {raw!r}",
-        hint="check the filter's value or the step result it references",
-    )
 
 
 def _describe_filter(spec: SearchFilter) -> dict[str, Any]:

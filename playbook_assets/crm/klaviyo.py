@@ -52,8 +52,9 @@ from openapi_client.exceptions import ApiException
 from pydantic import Field
 
 from playbook_assets.crm.base import CrmResource
-from playbook_assets.crm.demo import DEFAULT_PROPERTIES, parse_instant
+from playbook_assets.crm.demo import DEFAULT_PROPERTIES
 from playbook_assets.crm.marketo import evaluate_locally
+from playbook_assets.crm.values import parse_instant
 from playbook_assets.errors import (
     SourceUnreachableError,
     StepTimeoutError,

@@ -40,8 +40,8 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any, ClassVar, Literal, TypeVar
 
 import pyarrow as pa
@@ -57,6 +57,13 @@ from simple_salesforce.login import SalesforceLogin
 
 from playbook_assets.crm.base import CrmResource
 from playbook_assets.crm.demo import DEFAULT_PROPERTIES
+from playbook_assets.crm.values import (
+    DATE_FORMATS,
+    bad_value,
+    from_epoch_ms,
+    parse_boolean,
+    parse_number,
+)
 from playbook_assets.errors import (
     SourceUnreachableError,
     StepTimeoutError,
@@ -163,7 +170,6 @@ _SOQL_ESCAPES = {
     "\b": "\\b",
     "\f": "\\f",
 }
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _T = TypeVar("_T")
 
@@ -714,69 +720,37 @@ def _kind_of_value(value: Any) -> _Kind:
 
 
 def _number(value: Any, name: str) -> str:
-    if isinstance(value, bool):
-        raise _bad_value(value, name, "a number")
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation as e:
-        raise _bad_value(value, name, "a number") from e
-    if not number.is_finite():
-        raise _bad_value(value, name, "a finite number")
-    text = format(number, "f")
+    text = format(parse_number(value, name), "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _boolean(value: Any, name: str) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    text = str(value).strip().lower()
-    if text in {"true", "1"}:
-        return "true"
-    if text in {"false", "0"}:
-        return "false"
-    raise _bad_value(value, name, "true or false")
+    return "true" if parse_boolean(value, name) else "false"
 
 
 def _instant(value: Any, name: str) -> date | datetime:
     """A date, or an aware UTC datetime (a naive one is taken as UTC)."""
     if isinstance(value, bool):
-        raise _bad_value(value, name, _DATE_FORMATS)
+        raise bad_value(value, name, DATE_FORMATS)
     if isinstance(value, datetime):
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, date):
         return value
     if isinstance(value, int | float | Decimal):
-        return _from_epoch_ms(value, name)
+        return from_epoch_ms(value, name).replace(tzinfo=UTC)
     text = str(value).strip()
     if re.fullmatch(r"-?\d+", text):
-        return _from_epoch_ms(int(text), name)
+        return from_epoch_ms(int(text), name).replace(tzinfo=UTC)
     if _DATE_TEXT.fullmatch(text):
         try:
             return date.fromisoformat(text)
         except ValueError as e:
-            raise _bad_value(value, name, _DATE_FORMATS) from e
+            raise bad_value(value, name, DATE_FORMATS) from e
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as e:
-        raise _bad_value(value, name, _DATE_FORMATS) from e
+        raise bad_value(value, name, DATE_FORMATS) from e
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-_DATE_FORMATS = "a date ('YYYY-MM-DD'), an ISO date-time or epoch milliseconds"
-
-
-def _from_epoch_ms(value: int | float | Decimal, name: str) -> datetime:
-    try:
-        return _EPOCH + timedelta(milliseconds=int(value))
-    except (OverflowError, ValueError) as e:
-        raise _bad_value(value, name, _DATE_FORMATS) from e
-
-
-def _bad_value(value: Any, name: str, expected: str) -> TerminalStepError:
-    return TerminalStepError(
-        f"property '{name}' takes {expected}; got {value!r}",
-        hint="check the filter's value or the step result it references",
-    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import textwrap
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
+import yaml
 
 from playbook_assets.demo import write_demo_crm, write_demo_warehouse
 from tests.template_results import DuckDBReports
@@ -83,6 +85,30 @@ def write_config(root: Path, demo: DemoFiles, extra: str = "") -> Path:
         encoding="utf-8",
     )
     return path
+
+
+def connection_config_text(
+    demo: DemoFiles, name: str, settings: Mapping[str, Any], *, role: str
+) -> str:
+    """Config text with one more connection, ``name``, as the default data warehouse or CRM
+    (``role``); the other default stays on the session's demo files."""
+    demo_connection = (
+        {"duckdb": {"type": "duckdb", "database": str(demo.warehouse)}}
+        if role == "crm"
+        else {"demo": {"type": "demo", "database": str(demo.crm)}}
+    )
+    defaults = (
+        {"data_warehouse": "duckdb", "crm": name}
+        if role == "crm"
+        else {"data_warehouse": name, "crm": "demo"}
+    )
+    body = {
+        "defaults": defaults,
+        "connections": {name: dict(settings), **demo_connection},
+        "artifacts": {"directory": "../artifacts"},
+        "execution": {"retry_attempts": 1},
+    }
+    return yaml.safe_dump({"playbook_executor": body}, sort_keys=False)
 
 
 @pytest.fixture

@@ -24,12 +24,13 @@ from pathlib import Path
 
 import duckdb
 import psycopg
+import yaml
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from playbook_assets.warehouses.postgres import PostgresWarehouse
 from playbook_defs import TEMPLATES_DIR
-from tests.conftest import DemoFiles
+from tests.conftest import DemoFiles, connection_config_text
 
 SUPERUSER = "postgres"
 PASSWORD_USER = "scram_user"
@@ -232,22 +233,10 @@ def write_warehouse_config(
     """A config file whose default data warehouse is ``connection`` (a YAML block)."""
     config_dir = root / connection_name / "config"
     (config_dir / "playbooks").mkdir(parents=True, exist_ok=True)
-    block = textwrap.indent(textwrap.dedent(connection).strip(), " " * 6)
+    settings = yaml.safe_load(textwrap.dedent(connection))
     path = config_dir / "playbook-executor.yaml"
     path.write_text(
-        "playbook_executor:\n"
-        "  defaults:\n"
-        f"    data_warehouse: {connection_name}\n"
-        "    crm: demo\n"
-        "  connections:\n"
-        f"    {connection_name}:\n"
-        f"{block}\n"
-        "    demo:\n"
-        f"      database: {demo.crm}\n"
-        "  artifacts:\n"
-        "    directory: ../artifacts\n"
-        "  execution:\n"
-        "    retry_attempts: 1\n",
+        connection_config_text(demo, connection_name, settings, role="data_warehouse"),
         encoding="utf-8",
     )
     return path

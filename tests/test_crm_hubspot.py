@@ -25,7 +25,7 @@ from playbook_assets.errors import (
     TransientStepError,
 )
 from playbook_assets.spec import SearchConfig
-from tests.conftest import DemoFiles, Project
+from tests.conftest import DemoFiles, Project, connection_config_text
 from tests.hubspot_standin import TOKEN, HubSpotStandIn
 from tests.template_results import DuckDBReports, assert_same_results, run_template
 
@@ -342,18 +342,13 @@ def test_unreachable_and_timeout(fresh: HubSpotStandIn) -> None:
 
 
 def _config_text(server: HubSpotStandIn, demo: DemoFiles) -> str:
-    return (
-        "playbook_executor:\n"
-        "  defaults:\n    data_warehouse: duckdb\n    crm: hubspot\n"
-        "  connections:\n"
-        f"    duckdb:\n      type: duckdb\n      database: {demo.warehouse}\n"
-        "    hubspot:\n      type: hubspot\n"
-        '      access_token: "${HUBSPOT_TOKEN}"\n'
-        f"      base_url: {server.endpoint}\n"
-        f"      requests_per_second: {FAST}\n"
-        "  artifacts:\n    directory: ../artifacts\n"
-        "  execution:\n    retry_attempts: 1\n"
-    )
+    settings = {
+        "type": "hubspot",
+        "access_token": "${HUBSPOT_TOKEN}",
+        "base_url": server.endpoint,
+        "requests_per_second": FAST,
+    }
+    return connection_config_text(demo, "hubspot", settings, role="crm")
 
 
 @pytest.mark.parametrize("playbook_id", TEMPLATES)

@@ -18,7 +18,7 @@ from playbook_assets.crm.demo import DemoCrm
 from playbook_assets.crm.klaviyo import KlaviyoCrm
 from playbook_assets.errors import TerminalStepError, TransientStepError
 from playbook_assets.spec import SearchConfig
-from tests.conftest import TEST_SCALE, DemoFiles, Project
+from tests.conftest import TEST_SCALE, DemoFiles, Project, connection_config_text
 from tests.klaviyo_standin import KlaviyoStandIn
 
 
@@ -224,16 +224,13 @@ def test_playbook_searches_contacts(
 ) -> None:
     monkeypatch.setenv("KLAVIYO_KEY", server.api_key)
     config = project.config_path.parent / "klaviyo.yaml"
+    settings = {
+        "type": "klaviyo",
+        "base_url": server.base_url,
+        "api_key": "${KLAVIYO_KEY}",
+    }
     config.write_text(
-        "playbook_executor:\n"
-        "  defaults:\n    data_warehouse: duckdb\n    crm: kl\n"
-        "  connections:\n"
-        f"    duckdb:\n      database: {demo_files.warehouse}\n"
-        f"    kl:\n      type: klaviyo\n      base_url: {server.base_url}\n"
-        "      api_key: ${KLAVIYO_KEY}\n"
-        "  artifacts:\n    directory: ../artifacts\n"
-        "  execution:\n    retry_attempts: 1\n",
-        encoding="utf-8",
+        connection_config_text(demo_files, "kl", settings, role="crm"), encoding="utf-8"
     )
     project.add_playbook(
         "mql_contacts.yaml",

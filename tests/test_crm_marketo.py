@@ -23,7 +23,7 @@ from playbook_assets.errors import (
     TransientStepError,
 )
 from playbook_assets.spec import SearchConfig
-from tests.conftest import TEST_SCALE, DemoFiles, Project
+from tests.conftest import TEST_SCALE, DemoFiles, Project, connection_config_text
 from tests.marketo_standin import MarketoStandIn
 
 STAGES = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity"]
@@ -317,17 +317,14 @@ def test_playbook_searches_contacts(
 ) -> None:
     monkeypatch.setenv("MARKETO_SECRET", server.client_secret)
     config = project.config_path.parent / "marketo.yaml"
+    settings = {
+        "type": "marketo",
+        "base_url": server.base_url,
+        "client_id": server.client_id,
+        "client_secret": "${MARKETO_SECRET}",
+    }
     config.write_text(
-        "playbook_executor:\n"
-        "  defaults:\n    data_warehouse: duckdb\n    crm: mkto\n"
-        "  connections:\n"
-        f"    duckdb:\n      database: {demo_files.warehouse}\n"
-        f"    mkto:\n      type: marketo\n      base_url: {server.base_url}\n"
-        f"      client_id: {server.client_id}\n"
-        "      client_secret: ${MARKETO_SECRET}\n"
-        "  artifacts:\n    directory: ../artifacts\n"
-        "  execution:\n    retry_attempts: 1\n",
-        encoding="utf-8",
+        connection_config_text(demo_files, "mkto", settings, role="crm"), encoding="utf-8"
     )
     project.add_playbook(
         "mql_contacts.yaml",

@@ -20,7 +20,7 @@ from playbook_assets.errors import (
     TransientStepError,
 )
 from playbook_assets.spec import SearchConfig
-from tests.conftest import DemoFiles, Project
+from tests.conftest import DemoFiles, Project, connection_config_text
 from tests.salesforce_standin import SalesforceStandIn, parse_soql
 from tests.template_results import DuckDBReports, assert_same_results, run_template
 
@@ -373,18 +373,13 @@ def test_unreachable_instance_is_source_unreachable(standin: SalesforceStandIn) 
 
 
 def _config_text(server: SalesforceStandIn, demo: DemoFiles) -> str:
-    return (
-        "playbook_executor:\n"
-        "  defaults:\n    data_warehouse: duckdb\n    crm: sf\n"
-        "  connections:\n"
-        f"    duckdb:\n      type: duckdb\n      database: {demo.warehouse}\n"
-        "    sf:\n      type: salesforce\n"
-        f"      instance_url: {server.instance_url}\n"
-        '      session_id: "${SF_TEST_SESSION}"\n'
-        f"      verify: {server.ca_path}\n"
-        "  artifacts:\n    directory: ../artifacts\n"
-        "  execution:\n    retry_attempts: 1\n"
-    )
+    settings = {
+        "type": "salesforce",
+        "instance_url": server.instance_url,
+        "session_id": "${SF_TEST_SESSION}",
+        "verify": str(server.ca_path),
+    }
+    return connection_config_text(demo, "sf", settings, role="crm")
 
 
 @pytest.mark.parametrize("playbook_id", TEMPLATES)

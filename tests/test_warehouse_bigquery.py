@@ -23,7 +23,7 @@ from playbook_assets.errors import (
 from playbook_assets.sql import SqlValue, render_sql
 from playbook_assets.warehouses.bigquery import BigQueryWarehouse
 from tests.bigquery_standin import BigQueryStandIn
-from tests.conftest import DemoFiles, Project
+from tests.conftest import DemoFiles, Project, connection_config_text
 from tests.template_results import DuckDBReports, assert_same_results, run_template
 
 TEMPLATES = [
@@ -230,17 +230,14 @@ def test_resource_from_config(tmp_path: Path) -> None:
 
 
 def _config_text(server: BigQueryStandIn, demo: DemoFiles) -> str:
-    return (
-        "playbook_executor:\n"
-        "  defaults:\n    data_warehouse: bq\n    crm: demo\n"
-        "  connections:\n"
-        "    bq:\n      type: bigquery\n"
-        f"      project: {server.project}\n      dataset: analytics\n"
-        f"      api_endpoint: {server.endpoint}\n      request_retry_seconds: 5\n"
-        f"    demo:\n      type: demo\n      database: {demo.crm}\n"
-        "  artifacts:\n    directory: ../artifacts\n"
-        "  execution:\n    retry_attempts: 1\n"
-    )
+    settings = {
+        "type": "bigquery",
+        "project": server.project,
+        "dataset": "analytics",
+        "api_endpoint": server.endpoint,
+        "request_retry_seconds": 5,
+    }
+    return connection_config_text(demo, "bq", settings, role="data_warehouse")
 
 
 @pytest.mark.parametrize("playbook_id", TEMPLATES)

@@ -4,7 +4,6 @@ server, which speaks the connector's HTTP protocol and executes on DuckDB."""
 from __future__ import annotations
 
 import importlib
-import json
 import textwrap
 import threading
 import uuid
@@ -30,7 +29,7 @@ from playbook_assets.errors import (
 )
 from playbook_assets.sql import SqlValue, render_sql
 from playbook_assets.warehouses.snowflake import SnowflakeWarehouse
-from tests.conftest import DemoFiles, Project
+from tests.conftest import DemoFiles, Project, connection_config_text
 from tests.template_results import DuckDBReports, assert_same_results, run_template
 
 # ``fakesnow.server`` is a function until the submodule of the same name is imported.
@@ -293,17 +292,8 @@ def test_resource_from_config(tmp_path: Path) -> None:
 
 
 def _config_text(fake: FakeSnow, database: str, demo: DemoFiles) -> str:
-    settings = fake.settings(database)
-    connection = "\n".join(f"      {key}: {json.dumps(value)}" for key, value in settings.items())
-    return (
-        "playbook_executor:\n"
-        "  defaults:\n    data_warehouse: snow\n    crm: demo\n"
-        "  connections:\n    snow:\n      type: snowflake\n"
-        f"{connection}\n"
-        f"    demo:\n      type: demo\n      database: {demo.crm}\n"
-        "  artifacts:\n    directory: ../artifacts\n"
-        "  execution:\n    retry_attempts: 1\n"
-    )
+    settings = {"type": "snowflake", **fake.settings(database)}
+    return connection_config_text(demo, "snow", settings, role="data_warehouse")
 
 
 @pytest.mark.parametrize("playbook_id", TEMPLATES)

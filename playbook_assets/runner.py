@@ -27,7 +27,7 @@ from playbook_assets.factory import (
 )
 from playbook_assets.parameters import resolve_parameters
 from playbook_assets.partitions import partitions_definition
-from playbook_assets.report import RunContext, assemble_run_report
+from playbook_assets.report import RunContext, assemble_run_report, product_run_id
 from playbook_assets.run_config import parameters_run_config, run_config_values
 from playbook_assets.run_records import report_file, run_artifacts, write_run_record
 from playbook_assets.spec import DynamicPartitions, PlaybookSpec
@@ -100,6 +100,11 @@ def run_playbook(request: RunRequest, instance: dg.DagsterInstance | None = None
     )
     save = request.save_artifacts and request.config.artifacts.enabled
     artifacts_dir = request.config.artifacts_dir
+    if save:
+        existing = report_file(artifacts_dir, product_run_id(instance, result.run_id))
+        if existing.exists():
+            # The run's report asset wrote it: that file is the record of the run.
+            return json.loads(existing.read_text(encoding="utf-8"))
     report = assemble_run_report(
         instance,
         request.loaded,
@@ -112,10 +117,6 @@ def run_playbook(request: RunRequest, instance: dg.DagsterInstance | None = None
         artifacts_dir=artifacts_dir if save else None,
     )
     if save:
-        existing = report_file(artifacts_dir, report["run_id"])
-        if existing.exists():
-            # The run's report asset wrote it: keep that file, it is the record of the run.
-            return json.loads(existing.read_text(encoding="utf-8"))
         artifacts = run_artifacts(instance, result.run_id, spec.id)
         write_run_record(report, request.loaded, artifacts, artifacts_dir)
     return report

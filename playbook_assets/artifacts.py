@@ -18,7 +18,7 @@ import contextlib
 import hashlib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,8 @@ class EncodedTable:
     table: pa.Table
     parquet: pa.Buffer
     sha256: str
+    # Where these bytes are stored already: a data output links its step's file.
+    stored_at: list[Path] = field(default_factory=list)
 
     @property
     def size(self) -> int:
@@ -105,6 +107,21 @@ def atomic_write_bytes(path: Path, data: bytes | pa.Buffer, *, overwrite: bool =
             temporary.unlink()
 
 
+def link_artifact(stored: Path, path: Path) -> None:
+    """Store the same bytes under a second name: a hard link, else a copy."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(stored, path)
+    except FileExistsError:
+        if file_sha256(path) != file_sha256(stored):
+            raise TerminalStepError(
+                f"artifact {path} already exists with different content",
+                hint="artifacts are immutable; this points at two runs sharing a run id",
+            ) from None
+    except OSError:  # another file system, or links not supported
+        atomic_write_bytes(path, stored.read_bytes(), overwrite=False)
+
+
 def partition_path_segment(partition_key: str) -> str:
     """A partition key as one safe path segment (multi-dimensional keys keep their parts)."""
     return _UNSAFE_PATH_CHARACTERS.sub("_", partition_key) or "_"
@@ -141,7 +158,12 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
             encoded = encode_table(obj)
         partition = _partition_of(context) if context.has_asset_partitions else None
         path = self.artifact_path(context.asset_key, context.run_id, partition)
-        atomic_write_bytes(path, encoded.parquet, overwrite=False)
+        stored = next((earlier for earlier in encoded.stored_at if earlier.exists()), None)
+        if stored is not None:
+            link_artifact(stored, path)
+        else:
+            atomic_write_bytes(path, encoded.parquet, overwrite=False)
+        encoded.stored_at.append(path)
         context.add_output_metadata(
             {
                 PATH_METADATA_KEY: dg.MetadataValue.path(str(path)),
@@ -151,27 +173,35 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
         )
 
     def load_input(self, context: dg.InputContext) -> pa.Table:
-        """Read an upstream result: this run's, else the latest materialization's."""
+        """Read a stored result: the upstream run's, else the latest materialization's
+        (what ``Definitions.load_asset_value`` returns)."""
         key = context.asset_key
         partition = _partition_of(context) if context.has_asset_partitions else None
         upstream = context.upstream_output
         run_id = upstream.run_id if upstream is not None else None
         path = self.artifact_path(key, run_id, partition) if run_id else None
-        if path is None or not path.exists():
-            stored = latest_artifact(context.instance, key, partition)
-            if stored is None:
-                where = f" (partition {partition})" if partition else ""
-                raise TerminalStepError(
-                    f"no stored result of {key.to_user_string()}{where}",
-                    hint="materialize the upstream step first (or run the whole playbook)",
-                )
-            path = stored
-        if not path.exists():
-            raise TerminalStepError(
-                f"the stored result of {key.to_user_string()} is missing: {path}",
-                hint="materialize the upstream step again, or check `playbook artifacts verify`",
-            )
-        return pq.read_table(path)
+        if path is not None and path.exists():
+            return pq.read_table(path)
+        return read_latest_result(context.instance, key, partition)
+
+
+def read_latest_result(
+    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None
+) -> pa.Table:
+    """The table of an asset's latest stored materialization (of a partition)."""
+    path = latest_artifact(instance, key, partition)
+    if path is None:
+        where = f" (partition {partition})" if partition else ""
+        raise TerminalStepError(
+            f"no stored result of {key.to_user_string()}{where}",
+            hint="materialize the upstream step first (or run the whole playbook)",
+        )
+    if not path.exists():
+        raise TerminalStepError(
+            f"the stored result of {key.to_user_string()} is missing: {path}",
+            hint="materialize the upstream step again, or check `playbook artifacts verify`",
+        )
+    return pq.read_table(path)
 
 
 def _partition_of(context: dg.OutputContext | dg.InputContext) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import glob
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from playbook_assets.catalog import LoadedPlaybook, PlaybookCatalog
 from playbook_assets.errors import PlaybookError, PlaybookValidationError
 from playbook_assets.parameters import resolve_parameters
 from playbook_assets.partitions import partitions_definition
-from playbook_assets.run_config import parameters_run_config, run_config_values
+from playbook_assets.run_config import ASSET_JOB, playbook_run_request
 from playbook_assets.spec import (
     AssetTrigger,
     DynamicPartitions,
@@ -40,9 +40,22 @@ from playbook_assets.spec import (
 REQUEST_SUFFIXES = (".json", ".yaml", ".yml")
 
 
-def run_config_for(spec: PlaybookSpec, given: Mapping[str, Any]) -> dict[str, Any]:
-    """Run config setting a playbook's parameters (checked: a bad value raises)."""
-    return parameters_run_config(spec.id, run_config_values(spec, resolve_parameters(spec, given)))
+def run_request_for(
+    spec: PlaybookSpec,
+    given: Mapping[str, Any],
+    *,
+    partition_key: str | None = None,
+    run_key: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> dg.RunRequest:
+    """A request to run a playbook with the given parameters (checked: a bad value raises)."""
+    return playbook_run_request(
+        spec,
+        resolve_parameters(spec, given),
+        partition_key=partition_key,
+        run_key=run_key,
+        tags=tags,
+    )
 
 
 def latest_partition_keys(
@@ -83,24 +96,24 @@ def playbook_schedule(loaded: LoadedPlaybook) -> dg.ScheduleDefinition | None:
     schedule = spec.schedule
     if schedule is None:
         return None
-    run_config = run_config_for(spec, schedule.parameters)
+    run_request_for(spec, schedule.parameters)  # a bad parameter fails loading, not runs
 
     def evaluate(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest | dg.SkipReason]:
         if spec.partitions is None:
-            yield dg.RunRequest(run_config=run_config)
+            yield run_request_for(spec, schedule.parameters)
             return
         keys = latest_partition_keys(spec, context.instance, context.scheduled_execution_time)
         if not keys:
             yield dg.SkipReason("no complete partition yet")
             return
         for key in keys:
-            yield dg.RunRequest(run_config=run_config, partition_key=key)
+            yield run_request_for(spec, schedule.parameters, partition_key=key)
 
     return dg.ScheduleDefinition(
         name=f"{spec.id}_schedule",
         cron_schedule=schedule.cron,
         execution_timezone=schedule.timezone,
-        job_name=spec.id,
+        job_name=ASSET_JOB,
         execution_fn=evaluate,
         description=f"Runs {spec.name} ({schedule.cron}, {schedule.timezone}).",
         default_status=(
@@ -130,7 +143,7 @@ def file_sensor(loaded: LoadedPlaybook, trigger: FileTrigger, index: int) -> dg.
 
     @dg.sensor(
         name=f"{spec.id}_file_trigger_{index}",
-        job_name=spec.id,
+        job_name=ASSET_JOB,
         minimum_interval_seconds=trigger.interval_seconds,
         description=f"Runs {spec.name} for each new or changed file matching {trigger.path}.",
         default_status=dg.DefaultSensorStatus.RUNNING,
@@ -155,9 +168,10 @@ def file_sensor(loaded: LoadedPlaybook, trigger: FileTrigger, index: int) -> dg.
                 keys = latest_partition_keys(spec, context.instance, None)
                 partition_key = keys[-1] if keys else None
             requests.append(
-                dg.RunRequest(
+                run_request_for(
+                    spec,
+                    given,
                     run_key=f"{path}:{stamp}",
-                    run_config=run_config_for(spec, given),
                     partition_key=partition_key,
                     tags={"playbook/trigger_file": path},
                 )
@@ -184,7 +198,7 @@ def asset_sensor(loaded: LoadedPlaybook, trigger: AssetTrigger, index: int) -> d
 
     @dg.asset_sensor(
         asset_key=key,
-        job_name=spec.id,
+        job_name=ASSET_JOB,
         name=f"{spec.id}_asset_trigger_{index}",
         description=f"Runs {spec.name} after {trigger.asset} is materialized.",
         default_status=dg.DefaultSensorStatus.RUNNING,
@@ -204,9 +218,10 @@ def asset_sensor(loaded: LoadedPlaybook, trigger: AssetTrigger, index: int) -> d
                 if not keys:
                     return dg.SkipReason("no partition of this playbook matches")
                 partition_key = keys[-1]
-        return dg.RunRequest(
+        return run_request_for(
+            spec,
+            {},
             run_key=f"{trigger.asset}:{asset_event.run_id}:{partition}",
-            run_config=run_config_for(spec, {}),
             partition_key=partition_key,
             tags={"playbook/triggered_by": trigger.asset},
         )
@@ -244,7 +259,7 @@ def validate_request(
     """The run request for a valid request; raises PlaybookError for an invalid one."""
     loaded = catalog.get(str(data["playbook_id"]))
     spec = loaded.spec
-    run_config = run_config_for(spec, data.get("parameters") or {})
+    parameters = resolve_parameters(spec, data.get("parameters") or {})
     partition = data.get("partition")
     partitions = partitions_definition(spec.partitions)
     if partitions is not None:
@@ -254,21 +269,19 @@ def validate_request(
             raise PlaybookValidationError(f"'{partition}' is not a partition of '{spec.id}'")
     elif partition is not None:
         raise PlaybookValidationError(f"playbook '{spec.id}' has no partitions")
-    return dg.RunRequest(
-        job_name=spec.id,
-        run_config=run_config,
-        partition_key=str(partition) if partition is not None else None,
+    return playbook_run_request(
+        spec, parameters, partition_key=str(partition) if partition is not None else None
     )
 
 
 def request_sensor(
-    catalog: PlaybookCatalog, folder: Path, jobs: Sequence[Any], interval_seconds: int
+    catalog: PlaybookCatalog, folder: Path, interval_seconds: int
 ) -> dg.SensorDefinition:
     """Validates and launches run requests dropped in ``folder``."""
 
     @dg.sensor(
         name="playbook_requests",
-        jobs=list(jobs),
+        job_name=ASSET_JOB,
         minimum_interval_seconds=interval_seconds,
         description=f"Starts runs requested by files dropped in {folder}.",
         default_status=dg.DefaultSensorStatus.RUNNING,
@@ -288,12 +301,9 @@ def request_sensor(
                 _move(path, folder / "rejected", reason=str(e))
                 continue
             run_requests.append(
-                dg.RunRequest(
-                    job_name=request.job_name,
-                    run_config=request.run_config,
-                    partition_key=request.partition_key,
+                request.with_replaced_attrs(
                     run_key=f"{path.name}:{stamp}",
-                    tags={"playbook/request": path.name},
+                    tags={**request.tags, "playbook/request": path.name},
                 )
             )
             _move(path, folder / "accepted")

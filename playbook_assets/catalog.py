@@ -338,18 +338,16 @@ def resolved_output_source(spec: PlaybookSpec, output: OutputSpec) -> str:
     return reference.name
 
 
-def step_dependencies(spec: PlaybookSpec) -> dict[str, list[str]]:
-    """Each step's upstream steps: its ``${steps.*}`` references, then ``depends_on``."""
+def step_dependencies(
+    spec: PlaybookSpec, data: dict[str, list[str]] | None = None
+) -> dict[str, list[str]]:
+    """Each step's upstream steps: its ``${steps.*}`` references, then ``depends_on``
+    (``data``: the ``data_dependencies`` of the spec, when already worked out)."""
+    data = data if data is not None else data_dependencies(spec)
     result: dict[str, list[str]] = {}
     for step in spec.steps:
-        upstream: list[str] = []
-        config = step.config.model_dump(mode="python")
-        for _, reference in walk_references(config):
-            if reference.kind == "steps" and reference.name not in upstream:
-                upstream.append(reference.name)
-        for dep in step.depends_on:
-            if dep not in upstream:
-                upstream.append(dep)
+        upstream = list(data[step.id])
+        upstream += [dep for dep in dict.fromkeys(step.depends_on) if dep not in upstream]
         result[step.id] = upstream
     return result
 

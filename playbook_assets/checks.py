@@ -51,8 +51,8 @@ def describe(check: CheckSpec) -> str:
     return f"{check.expression}"
 
 
-def evaluate(check: CheckSpec, table: pa.Table) -> dg.AssetCheckResult:
-    """Run one check on a result table."""
+def evaluate(check: CheckSpec, table: pa.Table, key: dg.AssetKey) -> dg.AssetCheckResult:
+    """Run one check on the result table of the asset ``key``."""
     severity = (
         dg.AssetCheckSeverity.ERROR if check.severity == "error" else (dg.AssetCheckSeverity.WARN)
     )
@@ -60,6 +60,7 @@ def evaluate(check: CheckSpec, table: pa.Table) -> dg.AssetCheckResult:
         passed, observed = _evaluate(check, table)
     except PlaybookError as e:
         return dg.AssetCheckResult(
+            asset_key=key,
             check_name=check.check_name,
             passed=False,
             severity=severity,
@@ -67,6 +68,7 @@ def evaluate(check: CheckSpec, table: pa.Table) -> dg.AssetCheckResult:
             metadata={"error": str(e)},
         )
     return dg.AssetCheckResult(
+        asset_key=key,
         check_name=check.check_name,
         passed=passed,
         severity=severity,

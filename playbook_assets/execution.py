@@ -31,7 +31,6 @@ from playbook_assets.errors import (
     TransientStepError,
 )
 from playbook_assets.insights import table_facts, top_row
-from playbook_assets.partitions import partition_values
 from playbook_assets.references import ResolutionContext
 from playbook_assets.report import (
     CACHED_AT_KEY,
@@ -39,12 +38,6 @@ from playbook_assets.report import (
     CACHED_RUN_KEY,
     FACTS_METADATA_KEY,
     product_run_id,
-)
-from playbook_assets.sources.api import (
-    describe_graphql,
-    describe_request,
-    fetch_graphql,
-    fetch_rest,
 )
 from playbook_assets.sources.files import file_format, read_files, resolve_file_path
 from playbook_assets.spec import (
@@ -60,6 +53,7 @@ from playbook_assets.warehouses.base import WarehouseResource
 
 Step = AnyStep
 REQUEST_SHA256_KEY = "request_sha256"
+ATTEMPTS_KEY = "attempts"
 PREVIEW_ROWS = 5
 MAX_RETRY_DELAY_SECONDS = 30.0
 # How many earlier materializations the cached fallback looks through for the same request.
@@ -122,6 +116,9 @@ def prepare_step(
             fingerprint=request_fingerprint(connection or "", body),
         )
     if isinstance(step, RequestStep):
+        # requests and gql load only for playbooks that call an API (0.25 s of every start).
+        from playbook_assets.sources.api import describe_request, fetch_rest
+
         request = describe_request(step.config, resolution)
         return StepRequest(
             request=request,
@@ -129,6 +126,8 @@ def prepare_step(
             fingerprint=request_fingerprint("api", request),
         )
     if isinstance(step, GraphQLStep):
+        from playbook_assets.sources.api import describe_graphql, fetch_graphql
+
         request = describe_graphql(step.config, resolution)
         return StepRequest(
             request=request,
@@ -157,76 +156,97 @@ def execute_step(
     step: Step,
     connection: str | None,
     inputs: Mapping[str, pa.Table],
+    resolution: ResolutionContext,
 ) -> dg.Output[Any]:
-    """Run one step inside its asset and return its output with metadata."""
+    """Run one step and return its result with metadata (not yet named as an op output).
+
+    A transient failure (a source that times out, refuses or cannot be reached for a moment)
+    is retried after an exponential, jittered delay, up to ``execution.retry_attempts`` times;
+    a source that stays unreachable falls back to the latest stored result of the same
+    request. Raises ``dg.Failure`` with the step's location otherwise.
+    """
     settings: RunSettings = context.resources.run_settings
-    parameters = getattr(context.resources, f"{loaded.id}_parameters")
     resolution = ResolutionContext(
-        parameters=parameters,
-        steps=inputs,
-        partition=partition_values(context, loaded.spec.partitions),
+        parameters=resolution.parameters, steps=inputs, partition=resolution.partition
     )
     location = loaded.step_location(step.id)
-    started = time.perf_counter()
+    key = dg.AssetKey([loaded.id, step.id])
     timeout = step.timeout_seconds or settings.timeout_seconds
-    prepared: StepRequest | None = None
-    try:
-        prepared = prepare_step(context, loaded, step, connection, resolution, timeout)
-        table = prepared.send()
-    except SourceUnreachableError as e:
-        e.at(location=location, step=step.id)
-        _retry_if_allowed(context, settings, e)
-        fingerprint = prepared.fingerprint if prepared is not None else None
-        cached = find_cached_result(context, fingerprint) if fingerprint else None
-        if cached is None:
-            raise dg.Failure(
-                description=f"{e}; no stored result of this step for the same request "
-                "to fall back on",
-                allow_retries=False,
-            ) from e
-        context.log.warning(
-            f"{e}; using the stored result of run {cached.metadata[CACHED_RUN_KEY]} "
-            f"from {cached.metadata[CACHED_AT_KEY]}"
-        )
+    attempt = 0
+    while True:
+        started = time.perf_counter()
+        prepared: StepRequest | None = None
+        try:
+            prepared = prepare_step(context, loaded, step, connection, resolution, timeout)
+            table = prepared.send()
+        except (SourceUnreachableError, TransientStepError) as e:
+            e.at(location=location, step=step.id)
+            if attempt < settings.retry_attempts:
+                _wait_before_retry(context, settings, e, attempt)
+                attempt += 1
+                continue
+            if not isinstance(e, SourceUnreachableError):
+                raise dg.Failure(description=str(e), allow_retries=False) from e
+            return _cached_output(context, settings, key, prepared, e, started, attempt)
+        except PlaybookError as e:
+            e.at(location=location, step=step.id)
+            raise dg.Failure(description=str(e), allow_retries=False) from e
+        extra: dict[str, Any] = {
+            REQUEST_SHA256_KEY: prepared.fingerprint,
+            ATTEMPTS_KEY: attempt + 1,
+        }
         return build_output(
-            cached.table,
+            table,
             settings,
-            request=prepared.request if prepared is not None else None,
+            request=prepared.request,
             elapsed_ms=(time.perf_counter() - started) * 1000,
-            extra={**cached.metadata, REQUEST_SHA256_KEY: fingerprint},
-            encode=False,
+            extra=extra,
         )
-    except TransientStepError as e:
-        e.at(location=location, step=step.id)
-        _retry_if_allowed(context, settings, e)
-        raise dg.Failure(description=str(e), allow_retries=False) from e
-    except PlaybookError as e:
-        e.at(location=location, step=step.id)
-        raise dg.Failure(description=str(e), allow_retries=False) from e
-    extra = {REQUEST_SHA256_KEY: prepared.fingerprint} if prepared.fingerprint else {}
+
+
+def _cached_output(
+    context: dg.AssetExecutionContext,
+    settings: RunSettings,
+    key: dg.AssetKey,
+    prepared: StepRequest | None,
+    error: SourceUnreachableError,
+    started: float,
+    attempt: int,
+) -> dg.Output[Any]:
+    fingerprint = prepared.fingerprint if prepared is not None else None
+    cached = find_cached_result(context, key, fingerprint) if fingerprint else None
+    if cached is None:
+        raise dg.Failure(
+            description=f"{error}; no stored result of this step for the same request "
+            "to fall back on",
+            allow_retries=False,
+        ) from error
+    context.log.warning(
+        f"{error}; using the stored result of run {cached.metadata[CACHED_RUN_KEY]} "
+        f"from {cached.metadata[CACHED_AT_KEY]}"
+    )
     return build_output(
-        table,
+        cached.table,
         settings,
-        request=prepared.request,
+        request=prepared.request if prepared is not None else None,
         elapsed_ms=(time.perf_counter() - started) * 1000,
-        extra=extra,
+        extra={**cached.metadata, REQUEST_SHA256_KEY: fingerprint, ATTEMPTS_KEY: attempt + 1},
+        encode=False,
     )
 
 
-def _retry_if_allowed(
-    context: dg.AssetExecutionContext, settings: RunSettings, error: PlaybookError
+def _wait_before_retry(
+    context: dg.AssetExecutionContext, settings: RunSettings, error: PlaybookError, attempt: int
 ) -> None:
-    """Ask Dagster to run the step again after an exponential, jittered delay."""
-    if context.retry_number >= settings.retry_attempts:
-        return
+    """Sleep an exponential, jittered delay before trying a step again."""
     delay = min(
         MAX_RETRY_DELAY_SECONDS,
-        settings.retry_base_delay_seconds * 2**context.retry_number * random.uniform(0.5, 1.5),
+        settings.retry_base_delay_seconds * 2**attempt * random.uniform(0.5, 1.5),
     )
     context.log.warning(
-        f"{error}; retry {context.retry_number + 1} of {settings.retry_attempts} in {delay:.1f} s"
+        f"{error}; retry {attempt + 1} of {settings.retry_attempts} in {delay:.1f} s"
     )
-    raise dg.RetryRequested(max_retries=settings.retry_attempts, seconds_to_wait=delay) from error
+    time.sleep(delay)
 
 
 @dataclass(frozen=True)
@@ -237,12 +257,14 @@ class CachedResult:
     metadata: dict[str, Any]
 
 
-def find_cached_result(context: dg.AssetExecutionContext, fingerprint: str) -> CachedResult | None:
-    """The latest stored result of this asset and partition made by the same request."""
+def find_cached_result(
+    context: dg.AssetExecutionContext, key: dg.AssetKey, fingerprint: str
+) -> CachedResult | None:
+    """The latest stored result of an asset and this partition made by the same request."""
     partition = context.partition_key if context.has_partition_key else None
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(
-            asset_key=context.asset_key,
+            asset_key=key,
             asset_partitions=[partition] if partition is not None else None,
         ),
         limit=CACHE_SEARCH_LIMIT,

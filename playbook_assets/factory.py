@@ -1,13 +1,17 @@
 """Playbook -> Dagster definitions.
 
-Each step becomes an asset keyed ``[playbook_id, step_id]`` in group ``playbook_id``; each
-output becomes an asset ``[playbook_id, output_name]``; a ``run_report`` asset assembles the
-run report. Each playbook gets a job named after it, whose launchpad config is the
-playbook's typed parameters with their defaults filled in (a per-playbook resource).
-Broken playbooks appear as an asset carrying their error, in their own group.
+Each playbook is one subsettable multi-asset (one op, named after the playbook): an asset per
+step keyed ``[playbook_id, step_id]``, an asset per output ``[playbook_id, output_name]`` and a
+``run_report`` asset, all in group ``playbook_id``, with the step dependencies as lineage. The
+op's config is the playbook's typed parameters with their defaults filled in (the launchpad
+shows them). What the op does when it runs is in ``playbook_op``.
+
+There is no job per playbook: a playbook runs in Dagster's implicit asset job with its assets
+selected (``run_config.playbook_run_request``), which keeps loading linear in the number of
+playbooks (a job per playbook made each job's config schema carry every playbook's). Broken
+playbooks appear as an asset carrying their error, in their own group.
 """
 
-import time
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -15,29 +19,24 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import pyarrow as pa
 
-from playbook_assets.artifacts import ArtifactIOManager, EncodedTable
+from playbook_assets.artifacts import ArtifactIOManager
 from playbook_assets.automation import playbook_schedule, playbook_sensors, request_sensor
-from playbook_assets.catalog import (
-    BrokenPlaybook,
-    LoadedPlaybook,
-    PlaybookCatalog,
-    data_dependencies,
-    step_dependencies,
-)
+from playbook_assets.catalog import BrokenPlaybook, LoadedPlaybook, PlaybookCatalog
 from playbook_assets.checks import check_specs
-from playbook_assets.checks import evaluate as evaluate_check
 from playbook_assets.config import ExecutorConfig
-from playbook_assets.errors import PlaybookError, PlaybookValidationError, unknown_name_hint
-from playbook_assets.execution import RunSettings, build_output, execute_step, fail
-from playbook_assets.insights import table_facts
+from playbook_assets.errors import PlaybookValidationError, unknown_name_hint
+from playbook_assets.execution import RunSettings
 from playbook_assets.parameters import coerce_parameter
 from playbook_assets.partitions import backfill_policy, partitions_definition
+from playbook_assets.playbook_op import PlaybookPlan, run_playbook_op
 from playbook_assets.registry import build_resource, connection_type
 from playbook_assets.report import RunContext, assemble_run_report
 from playbook_assets.run_config import (
-    parameters_resource_key,
+    REPORT_ASSET,
+    TAG_PLAYBOOK,
+    asset_key,
+    parameters_in_run_config,
 )
 from playbook_assets.run_records import (
     manifest_file,
@@ -47,28 +46,20 @@ from playbook_assets.run_records import (
 )
 from playbook_assets.spec import (
     AnyStep,
-    CheckSpec,
     FileStep,
     GraphQLStep,
     OutputSpec,
     ParameterSpec,
     PlaybookSpec,
-    QueryStep,
     RequestStep,
-    SearchStep,
 )
-from playbook_assets.transforms import aggregate_table
 
-REPORT_ASSET = "run_report"
 PRUNE_JOB = "artifacts_prune"
-TAG_PLAYBOOK = "playbook/id"
 TAG_DATA_WAREHOUSE = "playbook/data_warehouse"
 TAG_CRM = "playbook/crm"
 TAG_SAVE_ARTIFACTS = "playbook/save_artifacts"
 
 Step = AnyStep
-# The type `dg.define_asset_job` returns is not exported by dagster.
-AssetJob = Any
 
 
 @dataclass(frozen=True)
@@ -117,31 +108,30 @@ def build_definitions(
     warehouse, crm = effective_connections(config, options)
     selected = [catalog.playbooks[pid] for pid in (only or sorted(catalog.playbooks))]
     assets: list[dg.AssetsDefinition | dg.AssetSpec] = []
-    jobs: list[AssetJob] = []
     resources: dict[str, Any] = {}
     used_connections: set[str] = set()
     for loaded in selected:
-        playbook_assets, connections = build_playbook_assets(loaded, config, warehouse, crm)
-        assets.extend(playbook_assets)
-        used_connections.update(connections)
-        resources[parameters_resource_key(loaded.id)] = parameters_resource(loaded.spec)
-        jobs.append(build_playbook_job(loaded, warehouse, crm, options.save_artifacts))
+        plan = PlaybookPlan.build(loaded, warehouse, crm)
+        assets.append(playbook_multi_asset(plan, config))
+        used_connections.update(plan.used_connections)
     if only is None:
         assets.extend(broken_playbook_asset(broken) for broken in catalog.broken)
     for name in sorted(used_connections):
         resources[connection_resource_key(name)] = build_resource(config, name)
+    save_artifacts = options.save_artifacts and config.artifacts.enabled
     resources["io_manager"] = (
         ArtifactIOManager(base_dir=str(config.artifacts_dir))
-        if options.save_artifacts and config.artifacts.enabled
+        if save_artifacts
         else dg.InMemoryIOManager()
     )
     resources["run_settings"] = RunSettings(
         artifacts_dir=str(config.artifacts_dir),
-        save_artifacts=options.save_artifacts and config.artifacts.enabled,
+        save_artifacts=save_artifacts,
         retry_attempts=config.execution.retry_attempts,
         timeout_seconds=config.execution.timeout_seconds,
         retention_days=config.artifacts.retention_days,
     )
+    jobs: list[dg.JobDefinition] = []
     sensors: list[dg.SensorDefinition] = []
     schedules: list[dg.ScheduleDefinition] = []
     if only is None:
@@ -150,16 +140,14 @@ def build_definitions(
             if schedule is not None:
                 schedules.append(schedule)
             sensors.extend(playbook_sensors(loaded))
-        if config.requests_dir is not None and jobs:
+        if config.requests_dir is not None and selected:
             sensors.append(
-                request_sensor(
-                    catalog, config.requests_dir, list(jobs), config.requests.interval_seconds
-                )
+                request_sensor(catalog, config.requests_dir, config.requests.interval_seconds)
             )
         jobs.append(prune_job())
         schedules.append(prune_schedule())
         if config.artifacts.enabled:
-            sensors.append(run_record_sensor(catalog, config.artifacts_dir))
+            sensors.append(run_record_sensor(catalog, config.artifacts_dir, warehouse, crm))
     return dg.Definitions(
         assets=assets,
         jobs=jobs,
@@ -179,63 +167,30 @@ def executor_for(config: ExecutorConfig) -> dg.ExecutorDefinition:
     return dg.in_process_executor
 
 
-def build_playbook_job(
-    loaded: LoadedPlaybook, warehouse: str, crm: str, save_artifacts: bool
-) -> AssetJob:
-    """The job that runs a whole playbook; its default config is the parameter defaults."""
-    spec = loaded.spec
-    defaults = {
-        parameter.name: _config_default(parameter)
-        for parameter in spec.parameters
-        if parameter.default is not None
-    }
-    return dg.define_asset_job(
-        name=spec.id,
-        selection=dg.AssetSelection.groups(spec.id),
-        description=spec.description or spec.name,
-        config={"resources": {parameters_resource_key(spec.id): {"config": defaults}}}
-        if defaults
-        else None,
-        tags={
-            TAG_PLAYBOOK: spec.id,
-            TAG_DATA_WAREHOUSE: warehouse,
-            TAG_CRM: crm,
-            TAG_SAVE_ARTIFACTS: str(save_artifacts).lower(),
-        },
+def parameters_config_schema(spec: PlaybookSpec) -> dict[str, dg.Field] | None:
+    """The op config of a playbook: its typed parameters, defaults filled in."""
+    if not spec.parameters:
+        return None
+    return {parameter.name: _config_field(parameter) for parameter in spec.parameters}
+
+
+# One config type per parameter type, shared: Dagster computes each type's schema once.
+_CONFIG_TYPES: dict[str, Any] = {
+    name: dg.Noneable(config_type)
+    for name, config_type in (
+        ("string", dg.String),
+        ("number", dg.Float),
+        ("integer", dg.Int),
+        ("boolean", dg.Bool),
+        ("array", dg.Array(dg.Any)),
+        ("date", dg.String),
+        ("identifier", dg.String),
     )
-
-
-def parameters_resource(spec: PlaybookSpec) -> dg.ResourceDefinition:
-    """A resource whose config is the playbook's typed parameters and whose value is them,
-    checked and coerced."""
-    schema = {parameter.name: _config_field(parameter) for parameter in spec.parameters}
-
-    def resource_fn(init_context: dg.InitResourceContext) -> dict[str, Any]:
-        given = dict(init_context.resource_config or {})
-        values: dict[str, Any] = {}
-        for parameter in spec.parameters:
-            raw = given.get(parameter.name, parameter.default)
-            values[parameter.name] = coerce_parameter(parameter, raw) if raw is not None else None
-        return values
-
-    return dg.ResourceDefinition(
-        resource_fn=resource_fn,
-        config_schema=schema,
-        description=f"Parameters of playbook {spec.id}",
-    )
+}
 
 
 def _config_field(parameter: ParameterSpec) -> dg.Field:
-    config_types: dict[str, Any] = {
-        "string": dg.String,
-        "number": dg.Float,
-        "integer": dg.Int,
-        "boolean": dg.Bool,
-        "array": dg.Array(dg.Any),
-        "date": dg.String,
-        "identifier": dg.String,
-    }
-    config_type = dg.Noneable(config_types[parameter.type])
+    config_type = _CONFIG_TYPES[parameter.type]
     description = parameter.description or None
     if parameter.default is not None:
         return dg.Field(
@@ -255,30 +210,63 @@ def _config_default(parameter: ParameterSpec) -> Any:
     return value
 
 
-def build_playbook_assets(
-    loaded: LoadedPlaybook, config: ExecutorConfig, warehouse: str, crm: str
-) -> tuple[list[dg.AssetsDefinition], set[str]]:
-    """The assets of one playbook and the connection names they use."""
+def playbook_multi_asset(plan: PlaybookPlan, config: ExecutorConfig) -> dg.AssetsDefinition:
+    """The multi-asset of one playbook: its steps, outputs and run report."""
+    loaded = plan.loaded
     spec = loaded.spec
-    deps = step_dependencies(spec)
-    data_deps = data_dependencies(spec)
-    assets: list[dg.AssetsDefinition] = []
-    connections: set[str] = set()
-    for step in spec.steps:
-        connection: str | None = None
-        if isinstance(step, QueryStep):
-            connection = step.connection or warehouse
-        elif isinstance(step, SearchStep):
-            connection = step.connection or crm
-        if connection is not None:
-            connections.add(connection)
-        kind = _step_kind(step, connection, config)
-        assets.append(
-            _step_asset(loaded, step, deps[step.id], data_deps[step.id], connection, kind)
-        )
-    assets.extend(_output_asset(loaded, output) for output in spec.outputs)
-    assets.append(_report_asset(loaded))
-    return assets, connections
+    common = _Common.of(loaded)
+    # Code references are a beta API; the link is worth it, a warning per asset is not.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        specs = [_step_spec(plan, step, config, common) for step in spec.steps]
+        specs += [_output_spec(loaded, output, common) for output in spec.outputs]
+        specs.append(_report_spec(loaded, common))
+    checks = [
+        check
+        for step in spec.steps
+        for check in check_specs(asset_key(spec.id, step.id), step.checks)
+    ]
+    checks += [
+        check
+        for output in spec.outputs
+        for check in check_specs(asset_key(spec.id, output.name), output.checks)
+    ]
+    resource_keys = {"run_settings"} | {
+        connection_resource_key(name) for name in plan.used_connections
+    }
+
+    @dg.multi_asset(
+        name=spec.id,
+        specs=specs,
+        check_specs=checks or None,
+        can_subset=True,
+        description=spec.description or spec.name,
+        config_schema=parameters_config_schema(spec),
+        required_resource_keys=resource_keys,
+        partitions_def=common.partitions_def,
+        backfill_policy=common.backfill_policy,
+        pool=_pool(plan),
+        op_tags={TAG_PLAYBOOK: spec.id},
+    )
+    def playbook(context: dg.AssetExecutionContext) -> Iterator[Any]:
+        yield from run_playbook_op(context, plan)
+
+    return playbook
+
+
+def _pool(plan: PlaybookPlan) -> str | None:
+    """The op's concurrency pool: its warehouse connection's, else its CRM's, else none.
+
+    An op has one pool, so a playbook that uses a warehouse and a CRM counts against its
+    warehouse's.
+    """
+    used = plan.used_connections
+    if not used:
+        return None
+    for preferred in (plan.data_warehouse, plan.crm):
+        if preferred in used:
+            return connection_resource_key(preferred)
+    return connection_resource_key(sorted(used)[0])
 
 
 def _step_kind(step: Step, connection: str | None, config: ExecutorConfig) -> str:
@@ -295,214 +283,122 @@ def _step_kind(step: Step, connection: str | None, config: ExecutorConfig) -> st
 
 
 @dataclass(frozen=True)
-class _Shared:
-    """What every asset of a playbook shares: group, owners, partitions, backfills."""
+class _Common:
+    """What every asset of a playbook shares: group, owners, partitions, backfills, tags."""
 
     group_name: str
     owners: list[str] | None
+    tags: dict[str, str]
+    file_path: str
     partitions_def: dg.PartitionsDefinition | None
     backfill_policy: dg.BackfillPolicy | None
 
+    @classmethod
+    def of(cls, loaded: LoadedPlaybook) -> "_Common":
+        spec = loaded.spec
+        return cls(
+            group_name=spec.id,
+            owners=list(spec.owners) or None,
+            tags=dict(spec.tags),
+            file_path=str(loaded.path.resolve()),
+            partitions_def=partitions_definition(spec.partitions),
+            backfill_policy=backfill_policy(spec.partitions),
+        )
 
-def _shared(loaded: LoadedPlaybook) -> _Shared:
-    spec = loaded.spec
-    return _Shared(
-        group_name=spec.id,
-        owners=list(spec.owners) or None,
-        partitions_def=partitions_definition(spec.partitions),
-        backfill_policy=backfill_policy(spec.partitions),
-    )
-
-
-def _tags(loaded: LoadedPlaybook, **extra: str) -> dict[str, str]:
-    return {**loaded.spec.tags, **extra}
-
-
-def _code_reference(loaded: LoadedPlaybook, line: int | None) -> dict[str, Any]:
-    """Links the asset to its playbook file and line in the UI."""
-    # Code references are a beta API; the link is worth it, the warning on every load is not.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.BetaWarning)
+    def code_reference(self, line: int | None) -> dict[str, Any]:
+        """Links an asset to its playbook file and line in the UI (call with Dagster's
+        BetaWarning silenced)."""
         reference = dg.CodeReferencesMetadataValue(
             code_references=[
                 dg.LocalFileCodeReference(
-                    file_path=str(loaded.path.resolve()), line_number=line, label="playbook"
+                    file_path=self.file_path, line_number=line, label="playbook"
                 )
             ]
         )
-    return {"dagster/code_references": reference}
+        return {"dagster/code_references": reference}
 
 
-def _step_asset(
-    loaded: LoadedPlaybook,
-    step: Step,
-    upstream: Sequence[str],
-    data_upstream: Sequence[str],
-    connection: str | None,
-    kind: str,
-) -> dg.AssetsDefinition:
-    spec = loaded.spec
-    ins = {name: dg.AssetIn(key=[spec.id, name]) for name in data_upstream}
-    order_only = [dg.AssetKey([spec.id, name]) for name in upstream if name not in data_upstream]
-    resource_keys = {parameters_resource_key(spec.id), "run_settings"}
-    if connection is not None:
-        resource_keys.add(connection_resource_key(connection))
-    description = step.title + (f"\n\n{step.description}" if step.description else "")
-    location = loaded.step_location(step.id)
-    metadata = {
+# What `AssetSpec.with_io_manager_key("io_manager")` sets, without copying each spec: the
+# step's and output's tables go through the I/O manager (the report asset has no value).
+_STORED_BY_IO_MANAGER = {"dagster/io_manager_key": "io_manager"}
+
+
+def _step_spec(
+    plan: PlaybookPlan, step: Step, config: ExecutorConfig, common: _Common
+) -> dg.AssetSpec:
+    spec = plan.loaded.spec
+    connection = plan.connections[step.id]
+    location = plan.loaded.step_location(step.id)
+    metadata: dict[str, Any] = {
+        **_STORED_BY_IO_MANAGER,
         "playbook/step_type": step.type,
         "playbook/source": step.source,
-        "playbook/file": f"{location}",
-        **_code_reference(loaded, location.line),
+        "playbook/file": str(location),
+        **common.code_reference(location.line),
     }
     if connection is not None:
         metadata["playbook/connection"] = connection
-
-    key = dg.AssetKey([spec.id, step.id])
-    shared = _shared(loaded)
-
-    @dg.asset(
-        key=key,
-        ins=ins,
-        deps=order_only,
-        description=description,
-        kinds={kind},
+    return dg.AssetSpec(
+        key=asset_key(spec.id, step.id),
+        deps=[asset_key(spec.id, name) for name in plan.upstream[step.id]],
+        description=step.title + (f"\n\n{step.description}" if step.description else ""),
+        kinds={_step_kind(step, connection, config)},
         metadata=metadata,
-        required_resource_keys=resource_keys,
-        tags=_tags(loaded, **{"playbook/step_type": step.type}),
-        check_specs=check_specs(key, step.checks) or None,
-        # Steps that share a connection share a pool: instance settings cap their concurrency.
-        pool=connection_resource_key(connection) if connection is not None else None,
-        group_name=shared.group_name,
-        owners=shared.owners,
-        partitions_def=shared.partitions_def,
-        backfill_policy=shared.backfill_policy,
+        tags={**common.tags, "playbook/step_type": step.type},
+        group_name=common.group_name,
+        owners=common.owners,
+        skippable=True,
     )
-    def compute(context: dg.AssetExecutionContext, **inputs: pa.Table) -> Iterator[Any]:
-        output = execute_step(context, loaded, step, connection, inputs)
-        yield output
-        yield from check_results(step.checks, output)
-
-    return compute
 
 
-def _output_asset(loaded: LoadedPlaybook, output: OutputSpec) -> dg.AssetsDefinition:
+def _output_spec(loaded: LoadedPlaybook, output: OutputSpec, common: _Common) -> dg.AssetSpec:
     spec = loaded.spec
     source = loaded.output_source(output)
     location = loaded.output_location(output.name)
     description = output.description or (
         f"Aggregates of {source}" if output.type == "aggregate" else f"Output: {source}"
     )
-
-    key = dg.AssetKey([spec.id, output.name])
-    shared = _shared(loaded)
-
-    @dg.asset(
-        key=key,
-        ins={"source": dg.AssetIn(key=[spec.id, source])},
+    return dg.AssetSpec(
+        key=asset_key(spec.id, output.name),
+        deps=[asset_key(spec.id, source)],
         description=description,
         kinds={"duckdb"},
         metadata={
+            **_STORED_BY_IO_MANAGER,
             "playbook/output_type": output.type,
             "playbook/file": str(location),
-            **_code_reference(loaded, location.line),
+            **common.code_reference(location.line),
         },
-        tags=_tags(loaded, **{"playbook/output_type": output.type}),
-        required_resource_keys={"run_settings"},
-        check_specs=check_specs(key, output.checks) or None,
-        group_name=shared.group_name,
-        owners=shared.owners,
-        partitions_def=shared.partitions_def,
-        backfill_policy=shared.backfill_policy,
+        tags={**common.tags, "playbook/output_type": output.type},
+        group_name=common.group_name,
+        owners=common.owners,
+        skippable=True,
     )
-    def compute(context: dg.AssetExecutionContext, source: pa.Table) -> Iterator[Any]:
-        settings: RunSettings = context.resources.run_settings
-        started = time.perf_counter()
-        if output.type == "data":
-            result = build_output(
-                source, settings, request=None, elapsed_ms=(time.perf_counter() - started) * 1000
-            )
-        else:
-            metrics = [(metric.name, metric.expression) for metric in output.metrics]
-            try:
-                table = aggregate_table(source, [], metrics)
-            except PlaybookError as e:
-                raise fail(e, location, field="metrics") from e
-            facts = table_facts(table)
-            result = build_output(
-                table,
-                settings,
-                request=None,
-                elapsed_ms=(time.perf_counter() - started) * 1000,
-                facts={**facts, "values": facts["first"]},
-            )
-        yield result
-        yield from check_results(output.checks, result)
-
-    return compute
 
 
-def check_results(checks: Sequence[CheckSpec], output: dg.Output[Any]) -> Iterator[Any]:
-    """The asset check results of a step's or output's table."""
-    value = output.value
-    table = value.table if isinstance(value, EncodedTable) else value
-    for check in checks:
-        yield evaluate_check(check, table)
-
-
-def _report_asset(loaded: LoadedPlaybook) -> dg.AssetsDefinition:
+def _report_spec(loaded: LoadedPlaybook, common: _Common) -> dg.AssetSpec:
     spec = loaded.spec
-    upstream = [dg.AssetKey([spec.id, output.name]) for output in spec.outputs]
-    upstream += [dg.AssetKey([spec.id, step_id]) for step_id in spec.step_ids]
-
-    shared = _shared(loaded)
-
-    @dg.asset(
-        key=[spec.id, REPORT_ASSET],
+    upstream = [asset_key(spec.id, output.name) for output in spec.outputs]
+    upstream += [asset_key(spec.id, step_id) for step_id in spec.step_ids]
+    return dg.AssetSpec(
+        key=asset_key(spec.id, REPORT_ASSET),
         deps=upstream,
-        tags=_tags(loaded),
-        group_name=shared.group_name,
-        owners=shared.owners,
-        partitions_def=shared.partitions_def,
-        backfill_policy=shared.backfill_policy,
         description=f"Run report of {spec.name}: step statuses, outputs and insights (JSON).",
         kinds={"json"},
-        required_resource_keys={parameters_resource_key(spec.id), "run_settings"},
-        metadata=_code_reference(loaded, 1),
+        metadata=common.code_reference(1),
+        tags=common.tags,
+        group_name=common.group_name,
+        owners=common.owners,
+        skippable=True,
     )
-    def compute(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        settings: RunSettings = context.resources.run_settings
-        run_context = RunContext(
-            dagster_run_id=context.run.run_id,
-            parameters=getattr(context.resources, parameters_resource_key(spec.id)),
-            data_warehouse=context.run.tags.get(TAG_DATA_WAREHOUSE, ""),
-            crm=context.run.tags.get(TAG_CRM, ""),
-        )
-        artifacts_dir = Path(settings.artifacts_dir) if settings.save_artifacts else None
-        report = assemble_run_report(
-            context.instance,
-            loaded,
-            run_context,
-            report_running=True,
-            artifacts_dir=artifacts_dir,
-        )
-        metadata: dict[str, Any] = {
-            "run_id": report["run_id"],
-            "status": report["status"],
-            "insights": dg.MetadataValue.md("\n".join(f"- {i}" for i in report["insights"])),
-        }
-        if artifacts_dir is not None:
-            artifacts = run_artifacts(context.instance, context.run.run_id, spec.id)
-            path = write_run_record(report, loaded, artifacts, artifacts_dir)
-            metadata["report_path"] = dg.MetadataValue.path(str(path))
-        return dg.MaterializeResult(metadata=metadata)
-
-    return compute
 
 
-def run_record_sensor(catalog: PlaybookCatalog, artifacts_dir: Path) -> dg.SensorDefinition:
-    """Writes the report and manifest of a failed playbook run (a successful run's report
-    asset writes its own), so every run launched from the UI or a schedule leaves a record."""
+def run_record_sensor(
+    catalog: PlaybookCatalog, artifacts_dir: Path, data_warehouse: str, crm: str
+) -> dg.SensorDefinition:
+    """Writes the report and manifest of each playbook of a failed run (a successful run's
+    report asset writes its own), so every run launched from the UI or a schedule leaves a
+    record."""
 
     @dg.run_failure_sensor(
         name="playbook_run_records",
@@ -511,13 +407,31 @@ def run_record_sensor(catalog: PlaybookCatalog, artifacts_dir: Path) -> dg.Senso
     )
     def record_failed_run(context: dg.RunFailureSensorContext) -> None:
         run = context.dagster_run
-        playbook_id = run.tags.get(TAG_PLAYBOOK)
-        loaded = catalog.playbooks.get(playbook_id or "")
-        if loaded is None or run.tags.get(TAG_SAVE_ARTIFACTS) == "false":
+        if run.tags.get(TAG_SAVE_ARTIFACTS) == "false":
             return
-        write_failed_run_record(context.instance, loaded, run, artifacts_dir)
+        for playbook_id in playbooks_of_run(context.instance, run):
+            loaded = catalog.playbooks.get(playbook_id)
+            if loaded is not None:
+                write_failed_run_record(
+                    context.instance,
+                    loaded,
+                    run,
+                    artifacts_dir,
+                    data_warehouse=run.tags.get(TAG_DATA_WAREHOUSE, data_warehouse),
+                    crm=run.tags.get(TAG_CRM, crm),
+                )
 
     return record_failed_run
+
+
+def playbooks_of_run(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
+    """The playbooks a run covers: those of its selected assets, else those whose op ran."""
+    if run.asset_selection:
+        return sorted({key.path[0] for key in run.asset_selection})
+    started = instance.get_records_for_run(
+        run.run_id, of_type=dg.DagsterEventType.STEP_START, limit=10_000
+    ).records
+    return sorted({record.event_log_entry.step_key or "" for record in started} - {""})
 
 
 def write_failed_run_record(
@@ -525,15 +439,17 @@ def write_failed_run_record(
     loaded: LoadedPlaybook,
     run: dg.DagsterRun,
     artifacts_dir: Path,
+    *,
+    data_warehouse: str,
+    crm: str,
 ) -> dict[str, Any] | None:
     """Write a run's report and manifest unless they exist; return the report."""
-    resources: Any = run.run_config.get("resources") or {}
-    parameters = (resources.get(parameters_resource_key(loaded.id)) or {}).get("config") or {}
+    given = parameters_in_run_config(run.run_config, loaded.id)
     run_context = RunContext(
         dagster_run_id=run.run_id,
-        parameters={**_defaults(loaded.spec), **parameters},
-        data_warehouse=run.tags.get(TAG_DATA_WAREHOUSE, ""),
-        crm=run.tags.get(TAG_CRM, ""),
+        parameters={**_defaults(loaded.spec), **given},
+        data_warehouse=data_warehouse,
+        crm=crm,
     )
     report = assemble_run_report(instance, loaded, run_context, artifacts_dir=artifacts_dir)
     if manifest_file(artifacts_dir, report["run_id"]).exists():

@@ -24,6 +24,8 @@ FACTS_METADATA_KEY = "facts"
 CACHED_RUN_KEY = "cached_from_run_id"
 CACHED_DAGSTER_RUN_KEY = "cached_from_dagster_run_id"
 CACHED_AT_KEY = "cached_from_executed_at"
+# Failure metadata of a playbook's op: {step id: {"error": text, "execution_time_ms": n}}.
+STEP_ERRORS_KEY = "playbook/step_errors"
 
 
 @dataclass(frozen=True)
@@ -75,41 +77,29 @@ def assemble_run_report(
     events = instance.get_records_for_run(
         run.dagster_run_id,
         of_type={
-            dg.DagsterEventType.STEP_START,
-            dg.DagsterEventType.STEP_SUCCESS,
             dg.DagsterEventType.STEP_FAILURE,
-            dg.DagsterEventType.STEP_SKIPPED,
             dg.DagsterEventType.ASSET_MATERIALIZATION,
             dg.DagsterEventType.ASSET_CHECK_EVALUATION,
         },
         limit=100_000,
     ).records
     checks: list[dict[str, Any]] = []
-
-    start_times: dict[str, float] = {}
-    end_times: dict[str, float] = {}
-    outcomes: dict[str, str] = {}
-    errors: dict[str, str] = {}
+    op_failure: str | None = None
+    step_errors: dict[str, Mapping[str, Any]] = {}
     materializations: dict[str, Mapping[str, Any]] = {}
     for event_record in events:
         entry = event_record.event_log_entry
         event = entry.dagster_event
         if event is None:
             continue
-        step_key = entry.step_key or ""
-        if event.event_type == dg.DagsterEventType.STEP_START:
-            start_times.setdefault(step_key, entry.timestamp)
-        elif event.event_type == dg.DagsterEventType.STEP_SUCCESS:
-            outcomes[step_key] = "success"
-            end_times[step_key] = entry.timestamp
-        elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
-            outcomes[step_key] = "error"
-            end_times[step_key] = entry.timestamp
-            errors[step_key] = _failure_message(event)
-        elif event.event_type == dg.DagsterEventType.STEP_SKIPPED:
-            outcomes[step_key] = "skipped"
+        if event.event_type == dg.DagsterEventType.STEP_FAILURE:
+            if entry.step_key == spec.id:  # the playbook's op
+                op_failure = _failure_message(event)
+                step_errors = _step_errors(event)
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.asset_check_evaluation_data
+            if evaluation.asset_key.path[0] != spec.id:
+                continue
             checks.append(
                 {
                     "asset": evaluation.asset_key.to_user_string(),
@@ -127,19 +117,29 @@ def assemble_run_report(
                 materializations[key.path[1]] = {
                     name: value.value for name, value in materialization.metadata.items()
                 }
+    if op_failure is not None and not step_errors:
+        # The op failed outside any step (e.g. a connection could not be set up): the first
+        # selected step without a result carries the error.
+        selection = record.dagster_run.asset_selection
+        for step in spec.steps:
+            selected = selection is None or dg.AssetKey([spec.id, step.id]) in selection
+            if selected and step.id not in materializations:
+                step_errors = {step.id: {"error": op_failure}}
+                break
 
     steps: list[dict[str, Any]] = []
     for step in spec.steps:
-        key = f"{spec.id}__{step.id}"
-        metadata = materializations.get(step.id, {})
-        status = outcomes.get(key, "skipped")
-        if status == "success" and step.id not in materializations:
+        metadata = materializations.get(step.id) or {}
+        error = step_errors.get(step.id)
+        elapsed: Any = None
+        if error is not None:  # a step that failed a blocking check has a result too
             status = "error"
-        if status == "success" and CACHED_RUN_KEY in metadata:
-            status = "cached"
-        elapsed = metadata.get("execution_time_ms")
-        if elapsed is None and key in start_times and key in end_times:
-            elapsed = (end_times[key] - start_times[key]) * 1000
+            elapsed = error.get("execution_time_ms")
+        elif step.id in materializations:
+            status = "cached" if CACHED_RUN_KEY in metadata else "success"
+            elapsed = metadata.get("execution_time_ms")
+        else:
+            status = "skipped"
         step_entry: dict[str, Any] = {
             "step_id": step.id,
             "name": step.title,
@@ -149,8 +149,8 @@ def assemble_run_report(
             "row_count": metadata.get("dagster/row_count"),
             "execution_time_ms": round(float(elapsed), 1) if elapsed is not None else 0.0,
         }
-        if status == "error":
-            step_entry["error"] = errors.get(key, "the step did not produce a result")
+        if error is not None and status == "error":
+            step_entry["error"] = str(error.get("error") or "the step failed")
         if status == "cached":
             step_entry["cached_from"] = {
                 "run_id": metadata.get(CACHED_RUN_KEY),
@@ -254,6 +254,16 @@ def json_default(value: Any) -> Any:
 
 def _metadata_value(value: Any) -> Any:
     return json_value(value.value) if value is not None else None
+
+
+def _step_errors(event: dg.DagsterEvent) -> dict[str, Mapping[str, Any]]:
+    """Each failed step's error, as the playbook's op recorded it when it failed."""
+    data = event.step_failure_data.user_failure_data
+    value = data.metadata.get(STEP_ERRORS_KEY) if data is not None else None
+    errors: Any = value.value if value is not None else None
+    if not isinstance(errors, dict):
+        return {}
+    return {str(name): error for name, error in errors.items() if isinstance(error, dict)}
 
 
 def _failure_message(event: dg.DagsterEvent) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,13 @@ from playbook_assets.factory import (
 from playbook_assets.parameters import resolve_parameters
 from playbook_assets.partitions import partitions_definition
 from playbook_assets.report import RunContext, assemble_run_report, product_run_id
-from playbook_assets.run_config import parameters_run_config, run_config_values
+from playbook_assets.run_config import (
+    REPORT_ASSET,
+    TAG_PLAYBOOK,
+    asset_key,
+    parameters_run_config,
+    run_config_values,
+)
 from playbook_assets.run_records import report_file, run_artifacts, write_run_record
 from playbook_assets.spec import DynamicPartitions, PlaybookSpec
 
@@ -80,17 +86,17 @@ def run_playbook(request: RunRequest, instance: dg.DagsterInstance | None = None
     warehouse, crm = effective_connections(request.config, options)
     catalog = PlaybookCatalog(playbooks={spec.id: request.loaded})
     definitions = build_definitions(catalog, request.config, options, only=[spec.id])
-    job = definitions.resolve_job_def(spec.id)
     run_config = parameters_run_config(spec.id, run_config_values(spec, parameters))
     run_config["loggers"] = {"console": {"config": {"log_level": request.log_level}}}
 
     instance = instance or dagster_instance()
     check_partition(spec, request.partition, instance)
-    result = job.execute_in_process(
-        partition_key=request.partition,
-        run_config=run_config,
+    result = execute_playbook(
+        definitions,
+        spec.id,
         instance=instance,
-        raise_on_error=False,
+        run_config=run_config,
+        partition_key=request.partition,
         tags={
             "playbook/launched_by": "cli",
             TAG_DATA_WAREHOUSE: warehouse,
@@ -120,6 +126,33 @@ def run_playbook(request: RunRequest, instance: dg.DagsterInstance | None = None
         artifacts = run_artifacts(instance, result.run_id, spec.id)
         write_run_record(report, request.loaded, artifacts, artifacts_dir)
     return report
+
+
+def execute_playbook(
+    definitions: dg.Definitions,
+    playbook_id: str,
+    *,
+    instance: dg.DagsterInstance,
+    run_config: Mapping[str, Any] | None = None,
+    partition_key: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    assets: Sequence[str] | None = None,
+) -> dg.ExecuteInProcessResult:
+    """Run a playbook in this process: Dagster's implicit asset job with the playbook's assets
+    selected (or only the named ``assets``: steps, outputs, ``run_report``), as a run launched
+    from the UI or a schedule is. Failures are in the result, not raised."""
+    job = definitions.resolve_implicit_global_asset_job_def()
+    keys = definitions.resolve_assets_def(asset_key(playbook_id, REPORT_ASSET)).keys
+    if assets is not None:
+        keys = {asset_key(playbook_id, name) for name in assets}
+    return job.execute_in_process(
+        run_config=dict(run_config or {}),
+        instance=instance,
+        partition_key=partition_key,
+        asset_selection=sorted(keys),
+        raise_on_error=False,
+        tags={TAG_PLAYBOOK: playbook_id, **(tags or {})},
+    )
 
 
 def check_partition(

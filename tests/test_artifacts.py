@@ -23,8 +23,13 @@ from playbook_assets.catalog import load_catalog
 from playbook_assets.cli import EXIT_OK, EXIT_STEP_FAILED, main
 from playbook_assets.config import load_config_file
 from playbook_assets.errors import TerminalStepError
-from playbook_assets.factory import build_definitions, write_failed_run_record
+from playbook_assets.factory import (
+    build_definitions,
+    playbooks_of_run,
+    write_failed_run_record,
+)
 from playbook_assets.run_records import iter_runs, load_run, prune_runs
+from playbook_assets.runner import execute_playbook
 from playbook_defs import TEMPLATES_DIR
 from tests.conftest import DemoFiles, Project, write_config
 
@@ -175,6 +180,11 @@ def test_run_writes_report_manifest_and_playbook_copy(
     assert manifest["report"]["sha256"] == file_sha256(
         project.artifacts_dir / f"{report['run_id']}.json"
     )
+    # A data output is its step's table: the same file under a second name, not a re-encode.
+    output = Path(assets["presales_analysis/opportunities_with_health"]["path"])
+    step = Path(assets["presales_analysis/combine_results"]["path"])
+    assert output != step and output.stat().st_ino == step.stat().st_ino
+    assert assets["presales_analysis/opportunities_with_health"]["sha256"] == file_sha256(step)
 
 
 def test_verify_names_changed_and_missing_files(
@@ -275,21 +285,30 @@ def test_failed_run_record_from_the_failure_sensor_path(project: Project) -> Non
     catalog = load_catalog(config, [])
     defs = build_definitions(catalog, config)
     instance = dg.DagsterInstance.from_config(str(project.dagster_home))
-    result = defs.resolve_job_def("broken_sql").execute_in_process(
-        instance=instance, raise_on_error=False
-    )
+    result = execute_playbook(defs, "broken_sql", instance=instance)
     assert not result.success
     run = instance.get_run_by_id(result.run_id)
     assert run is not None
-    report = write_failed_run_record(instance, catalog.get("broken_sql"), run, config.artifacts_dir)
+    assert playbooks_of_run(instance, run) == ["broken_sql"]
+
+    def write() -> dict[str, Any] | None:
+        return write_failed_run_record(
+            instance,
+            catalog.get("broken_sql"),
+            run,
+            config.artifacts_dir,
+            data_warehouse="duckdb",
+            crm="demo",
+        )
+
+    report = write()
     assert report is not None and report["status"] == "failed"
     assert report["steps"][0]["status"] == "error"
+    assert "nothing_here" in report["steps"][0]["error"]
+    assert report["metadata"]["data_warehouse"] == "duckdb"
     assert load_run(config.artifacts_dir, report["run_id"]).manifest["status"] == "failed"
     # Written once: a second call (the CLI, or the sensor again) leaves it alone.
-    assert (
-        write_failed_run_record(instance, catalog.get("broken_sql"), run, config.artifacts_dir)
-        is None
-    )
+    assert write() is None
 
 
 # ----------------------------------------------------------------------------- cached fallback

@@ -146,7 +146,9 @@ def test_run_writes_report_and_artifacts(
     # The run is an ordinary run of the instance in DAGSTER_HOME, visible in the UI.
     instance = dg.DagsterInstance.from_config(str(project.dagster_home))
     run = instance.get_run_by_id(report["dagster_run_id"])
-    assert run is not None and run.job_name == "health_dashboard"
+    assert run is not None and run.job_name == "__ASSET_JOB"
+    assert run.tags["playbook/id"] == "health_dashboard"
+    assert {key.path[0] for key in run.asset_selection or []} == {"health_dashboard"}
     assert run.status == dg.DagsterRunStatus.SUCCESS
     parquet = list((project.artifacts_dir / "data" / "health_dashboard").glob("*/*.parquet"))
     assert len(parquet) == 8

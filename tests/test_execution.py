@@ -14,6 +14,7 @@ from playbook_assets.catalog import load_catalog
 from playbook_assets.cli import EXIT_STEP_FAILED, main
 from playbook_assets.config import load_config_file
 from playbook_assets.factory import build_definitions
+from playbook_assets.runner import execute_playbook
 from tests.conftest import DemoFiles, Project, write_config
 
 SLOW_AND_INDEPENDENT = """
@@ -56,11 +57,10 @@ def test_a_step_past_its_time_limit_fails_alone(
     assert elapsed < 30  # cancelled, not run to the end (which takes minutes)
 
 
-def _failures_and_retries(result: dg.ExecuteInProcessResult, step_key: str) -> tuple[int, int]:
-    events = [e for e in result.all_events if e.step_key == step_key]
-    retries = sum(1 for e in events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY)
-    failures = sum(1 for e in events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
-    return retries, failures
+def _attempts(instance: dg.DagsterInstance, key: list[str]) -> int:
+    event = instance.get_latest_materialization_event(dg.AssetKey(key))
+    assert event is not None and event.asset_materialization is not None
+    return int(event.asset_materialization.metadata["attempts"].value)  # type: ignore[arg-type]
 
 
 def test_a_transient_failure_is_retried_then_succeeds(
@@ -77,9 +77,6 @@ def test_a_transient_failure_is_retried_then_succeeds(
     project.add_playbook("count.yaml", SLOW_AND_INDEPENDENT.replace("id: slow\n", "id: count\n"))
     config = load_config_file(project.config_path)
     defs = build_definitions(load_catalog(config, []), config, only=["count"])
-    job = defs.resolve_job_def("count").get_subset(
-        asset_selection={dg.AssetKey(["count", "independent"])}
-    )
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -95,13 +92,13 @@ def test_a_transient_failure_is_retried_then_succeeds(
         text=True,
     )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    instance = dg.DagsterInstance.ephemeral()
     try:
-        result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral())
+        result = execute_playbook(defs, "count", instance=instance, assets=["independent"])
     finally:
         holder.wait(timeout=30)
     assert result.success
-    retries, failures = _failures_and_retries(result, "count__independent")
-    assert retries >= 1 and failures == 0
+    assert _attempts(instance, ["count", "independent"]) >= 2
 
 
 def test_a_terminal_error_is_not_retried(project: Project) -> None:
@@ -119,11 +116,17 @@ def test_a_terminal_error_is_not_retried(project: Project) -> None:
     )
     config = load_config_file(project.config_path)
     defs = build_definitions(load_catalog(config, []), config, only=["bad"])
-    result = defs.resolve_job_def("bad").execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
-    )
+    instance = dg.DagsterInstance.ephemeral()
+    result = execute_playbook(defs, "bad", instance=instance)
     assert not result.success
-    assert _failures_and_retries(result, "bad__missing_table") == (0, 1)
+    retries = [
+        record
+        for record in instance.all_logs(result.run_id)
+        if "retry" in record.user_message and record.dagster_event is None
+    ]
+    assert retries == []
+    failures = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert len(failures) == 1
 
 
 def test_step_timeout_must_be_positive(project: Project) -> None:

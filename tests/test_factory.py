@@ -17,6 +17,7 @@ from playbook_assets.config import load_config_file
 from playbook_assets.errors import PlaybookValidationError
 from playbook_assets.factory import build_definitions
 from playbook_assets.run_config import parameters_run_config
+from playbook_assets.runner import execute_playbook
 from tests.conftest import DemoFiles, Project
 
 PLAYBOOK = """
@@ -123,37 +124,35 @@ def test_asset_graph(project: Project) -> None:
     assert references[0].file_path.endswith("config/playbooks/arr_by_segment.yaml")
     assert references[0].line_number == 14
     assert graph.get(dg.AssetKey(["arr_by_segment", "deals"])).kinds == {"duckdb"}
-    # Steps that query a connection share its pool; transforms use none.
-    pools = {
-        key.path[1]: graph.get(key).pools
-        for key in graph.get_all_asset_keys()
-        if key.path[1] in {"accounts", "deals", "by_segment"}
+    # One op per playbook, in the pool of its warehouse connection (it also queries the CRM).
+    assert {graph.get(key).pools.pop() for key in graph.get_all_asset_keys()} == {
+        "connection_duckdb"
     }
-    assert pools == {
-        "accounts": {"connection_duckdb"},
-        "deals": {"connection_demo"},
-        "by_segment": set(),
-    }
+    assets_def = defs.resolve_assets_def(dg.AssetKey(["arr_by_segment", "accounts"]))
+    assert assets_def.op.name == "arr_by_segment"
+    assert assets_def.can_subset
 
 
-def test_job_launchpad_config_is_the_typed_parameters(project: Project) -> None:
+def test_launchpad_config_is_the_typed_parameters(project: Project) -> None:
     defs = definitions(project)
-    job = defs.resolve_job_def("arr_by_segment")
+    job = defs.resolve_implicit_global_asset_job_def()
     config_type: Any = job.run_config_schema.config_type
-    resources = config_type.fields["resources"].config_type
-    parameters = resources.fields["arr_by_segment_parameters"].config_type.fields["config"]
+    ops = config_type.fields["ops"].config_type
+    parameters = ops.fields["arr_by_segment"].config_type.fields["config"]
     assert set(parameters.config_type.fields) == {"min_arr", "segments"}
     min_arr = parameters.config_type.fields["min_arr"]
     assert min_arr.default_value == 50000.0
     assert min_arr.description == "ARR floor."
-    assert job.tags["playbook/id"] == "arr_by_segment"
+    # No job per playbook: only the artifact store's prune job is declared.
+    assert [job.name for job in defs.jobs or []] == ["artifacts_prune"]
 
 
 def test_materialize_with_real_resources(project: Project, demo_files: DemoFiles) -> None:
     defs = definitions(project)
-    job = defs.resolve_job_def("arr_by_segment")
     instance = dg.DagsterInstance.ephemeral()
-    result = job.execute_in_process(
+    result = execute_playbook(
+        defs,
+        "arr_by_segment",
         instance=instance,
         run_config=parameters_run_config("arr_by_segment", {"min_arr": 100000.0}),
     )
@@ -166,7 +165,7 @@ def test_materialize_with_real_resources(project: Project, demo_files: DemoFiles
             GROUP BY segment ORDER BY segment
             """
         ).fetchall()
-    by_segment = result.output_for_node("arr_by_segment__by_segment").table
+    by_segment = result.asset_value(dg.AssetKey(["arr_by_segment", "by_segment"])).table
     assert [tuple(row.values()) for row in by_segment.to_pylist()] == expected
 
     event = instance.get_latest_materialization_event(dg.AssetKey(["arr_by_segment", "accounts"]))
@@ -206,17 +205,12 @@ def test_materialize_with_real_resources(project: Project, demo_files: DemoFiles
 def test_downstream_alone_reads_latest_upstream(project: Project) -> None:
     defs = definitions(project)
     instance = dg.DagsterInstance.ephemeral()
-    first = defs.resolve_job_def("arr_by_segment").execute_in_process(instance=instance)
+    first = execute_playbook(defs, "arr_by_segment", instance=instance)
     assert first.success
-    upstream = first.output_for_node("arr_by_segment__accounts").table
-    only_filter = dg.materialize(
-        list(defs.assets or []),  # type: ignore[arg-type]
-        selection=[dg.AssetKey(["arr_by_segment", "at_risk"])],
-        instance=instance,
-        resources=defs.resources,
-    )
+    upstream = first.asset_value(dg.AssetKey(["arr_by_segment", "accounts"])).table
+    only_filter = execute_playbook(defs, "arr_by_segment", instance=instance, assets=["at_risk"])
     assert only_filter.success
-    at_risk = only_filter.output_for_node("arr_by_segment__at_risk").table
+    at_risk = only_filter.asset_value(dg.AssetKey(["arr_by_segment", "at_risk"])).table
     expected = sum(1 for row in upstream.to_pylist() if row["health_status"] == "At-Risk")
     assert at_risk.num_rows == expected > 0
 
@@ -224,19 +218,24 @@ def test_downstream_alone_reads_latest_upstream(project: Project) -> None:
 def test_step_failure_skips_downstream_and_names_the_step(project: Project) -> None:
     broken_sql = PLAYBOOK.replace("FROM analytics.accounts", "FROM analytics.acounts")
     defs = definitions(project, broken_sql)
-    result = defs.resolve_job_def("arr_by_segment").execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
-    )
+    result = execute_playbook(defs, "arr_by_segment", instance=dg.DagsterInstance.ephemeral())
     assert not result.success
     failures = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
-    assert [e.step_key for e in failures] == ["arr_by_segment__accounts"]
+    assert [e.step_key for e in failures] == ["arr_by_segment"]
     failure_data = failures[0].step_failure_data.user_failure_data
-    message = failure_data.description if failure_data is not None else None
-    assert message is not None
+    assert failure_data is not None
+    errors: Any = failure_data.metadata["playbook/step_errors"].value
+    assert list(errors) == ["accounts"]
+    message = errors["accounts"]["error"]
     assert message.startswith("config/playbooks/arr_by_segment.yaml:14: step 'accounts': ")
     assert "acounts" in message
-    succeeded = {e.step_key for e in result.all_events if e.event_type.value == "STEP_SUCCESS"}
-    assert succeeded == {"arr_by_segment__deals"}
+    # The step that does not depend on it still ran; the ones that do were skipped.
+    materialized = {
+        e.asset_key.path[1]
+        for e in result.all_events
+        if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION and e.asset_key
+    }
+    assert materialized == {"deals"}
 
 
 def test_broken_playbook_is_visible_next_to_good_ones(project: Project) -> None:
@@ -279,7 +278,7 @@ def test_executor_follows_the_config(project: Project) -> None:
     )
     project.config_path.write_text(text)
     defs = definitions(project)
-    executor = defs.resolve_job_def("arr_by_segment").executor_def
+    executor = defs.resolve_implicit_global_asset_job_def().executor_def
     assert executor.name == "multiprocess"
     resolved = executor.apply_config_mapping({}).value
     assert resolved is not None and resolved["config"]["max_concurrent"] == 2

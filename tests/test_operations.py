@@ -15,6 +15,7 @@ from playbook_assets.catalog import load_catalog
 from playbook_assets.cli import EXIT_INVALID, EXIT_OK, EXIT_STEP_FAILED, main
 from playbook_assets.config import load_config_file
 from playbook_assets.factory import build_definitions
+from playbook_assets.runner import execute_playbook
 from tests.conftest import Project
 
 QUERY = """
@@ -92,9 +93,7 @@ def test_time_partitions_render_their_window(
     project.add_playbook("p.yaml", playbook("windows", partitions))
     defs = definitions(project)
     instance = dg.DagsterInstance.ephemeral()
-    result = defs.resolve_job_def("windows").execute_in_process(
-        instance=instance, partition_key=key
-    )
+    result = execute_playbook(defs, "windows", instance=instance, partition_key=key)
     assert result.success
     assert sql_of(instance, ["windows", "window"], key).startswith(f"```sql\n{expected}")
 
@@ -116,8 +115,8 @@ def test_static_partition_key_is_a_safe_literal(project: Project) -> None:
         ),
     )
     instance = dg.DagsterInstance.ephemeral()
-    job = definitions(project).resolve_job_def("by_segment")
-    assert job.execute_in_process(instance=instance, partition_key="smb").success
+    defs = definitions(project)
+    assert execute_playbook(defs, "by_segment", instance=instance, partition_key="smb").success
     assert "WHERE segment = 'smb'" in sql_of(instance, ["by_segment", "segment_accounts"], "smb")
 
 
@@ -166,11 +165,7 @@ def test_two_dimensional_partitions(project: Project) -> None:
     project.add_playbook("m.yaml", playbook("grid", MULTI, MULTI_STEP))
     instance = dg.DagsterInstance.ephemeral()
     key = str(dg.MultiPartitionKey({"month": "2026-02-01", "segment": "smb"}))
-    result = (
-        definitions(project)
-        .resolve_job_def("grid")
-        .execute_in_process(instance=instance, partition_key=key)
-    )
+    result = execute_playbook(definitions(project), "grid", instance=instance, partition_key=key)
     assert result.success
     assert (
         "WHERE segment = 'smb' AND renewal_date >= CAST('2026-02-01' AS DATE) "
@@ -189,14 +184,12 @@ def test_backfills_per_partition_and_in_a_single_run(project: Project) -> None:
     defs = definitions(project)
     instance = dg.DagsterInstance.ephemeral()
     for day in ("2026-03-01", "2026-03-02", "2026-03-03"):
-        assert (
-            defs.resolve_job_def("daily")
-            .execute_in_process(instance=instance, partition_key=day)
-            .success
-        )
+        assert execute_playbook(defs, "daily", instance=instance, partition_key=day).success
     done = instance.get_materialized_partitions(dg.AssetKey(["daily", "window"]))
     assert done == {"2026-03-01", "2026-03-02", "2026-03-03"}
-    ranged = defs.resolve_job_def("ranged").execute_in_process(
+    ranged = execute_playbook(
+        defs,
+        "ranged",
         instance=instance,
         tags={
             "dagster/asset_partition_range_start": "2026-03-01",
@@ -248,8 +241,10 @@ def test_schedule_parameters_are_the_run_config(project: Project) -> None:
     instance = dg.DagsterInstance.from_config(str(project.dagster_home))
     context = dg.build_schedule_context(instance=instance)
     request = (schedule.evaluate_tick(context).run_requests or [])[0]
-    config = request.run_config["resources"]["segment_analysis_parameters"]["config"]
+    config = request.run_config["ops"]["segment_analysis"]["config"]
     assert config["segment"] == "smb" and config["min_arr"] == 100000.0
+    assert request.job_name == "__ASSET_JOB" and request.tags["playbook/id"] == "segment_analysis"
+    assert {key.path[0] for key in request.asset_selection or []} == {"segment_analysis"}
 
 
 def test_file_trigger_runs_once_per_new_or_changed_file(project: Project) -> None:
@@ -277,7 +272,7 @@ def test_file_trigger_runs_once_per_new_or_changed_file(project: Project) -> Non
         str(inbox / "a.csv")
     ]
     request = (first.run_requests or [])[0]
-    parameters = request.run_config["resources"]["on_files_parameters"]["config"]
+    parameters = request.run_config["ops"]["on_files"]["config"]
     assert parameters == {"source_file": str(inbox / "a.csv")}
     again = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=first.cursor))
     assert again.run_requests == []
@@ -335,7 +330,7 @@ def test_asset_trigger_chains_playbooks(project: Project) -> None:
     sensor = defs.resolve_sensor_def("downstream_asset_trigger_0")
     context = dg.build_sensor_context(instance=instance)
     assert not (sensor.evaluate_tick(context).run_requests or [])
-    assert defs.resolve_job_def("upstream").execute_in_process(instance=instance).success
+    assert execute_playbook(defs, "upstream", instance=instance).success
     requests = sensor.evaluate_tick(dg.build_sensor_context(instance=instance)).run_requests or []
     assert [r.tags["playbook/triggered_by"] for r in requests] == ["upstream/totals"]
 
@@ -374,12 +369,10 @@ def test_request_folder(project: Project, demo_files: Any) -> None:
     sensor = definitions(project).resolve_sensor_def("playbook_requests")
     result = sensor.evaluate_tick(dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral()))
     runs = result.run_requests or []
-    assert [(r.job_name, r.tags["playbook/request"]) for r in runs] == [
+    assert [(r.tags["playbook/id"], r.tags["playbook/request"]) for r in runs] == [
         ("segment_analysis", "good.json")
     ]
-    assert (
-        runs[0].run_config["resources"]["segment_analysis_parameters"]["config"]["segment"] == "smb"
-    )
+    assert runs[0].run_config["ops"]["segment_analysis"]["config"]["segment"] == "smb"
     assert sorted(os.listdir(requests / "accepted")) == ["good.json"]
     assert sorted(os.listdir(requests / "rejected")) == [
         "bad.yaml",

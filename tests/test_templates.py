@@ -16,6 +16,7 @@ from playbook_assets.catalog import load_catalog
 from playbook_assets.cli import main
 from playbook_assets.config import load_config_file
 from playbook_assets.factory import build_definitions
+from playbook_assets.runner import execute_playbook
 from playbook_defs import TEMPLATES_DIR
 from tests.conftest import DemoFiles, Project
 
@@ -282,7 +283,7 @@ def test_template_job_materializes_every_asset(project: Project, playbook_id: st
     catalog = load_catalog(config, [TEMPLATES_DIR])
     defs = build_definitions(catalog, config, only=[playbook_id])
     instance = dg.DagsterInstance.ephemeral()
-    result = defs.resolve_job_def(playbook_id).execute_in_process(instance=instance)
+    result = execute_playbook(defs, playbook_id, instance=instance)
     assert result.success
     materialized = {
         event.asset_key.path[1]
@@ -292,5 +293,5 @@ def test_template_job_materializes_every_asset(project: Project, playbook_id: st
     spec = catalog.get(playbook_id).spec
     assert materialized == {*spec.step_ids, *EXPECTED_OUTPUTS[playbook_id], "run_report"}
     for output in spec.outputs:
-        table = result.output_for_node(f"{playbook_id}__{output.name}").table
+        table = result.asset_value(dg.AssetKey([playbook_id, output.name])).table
         assert table.num_rows > 0, output.name

@@ -52,13 +52,16 @@ class ExecutionConfig(_ConfigModel):
     """How steps run."""
 
     max_parallel_steps: int = Field(
-        default=3, ge=1, description="Steps run at once in a run (multiprocess executor)."
+        default=3,
+        ge=1,
+        description="Independent steps of a playbook run at once (and, with the multiprocess "
+        "executor, playbooks of one run).",
     )
     executor: Literal["in_process", "multiprocess"] = Field(
         default="in_process",
-        description="in_process: steps one after another in the run's process (about 0.1 s a "
-        "step); multiprocess: up to max_parallel_steps at once, one process each (seconds a "
-        "step to start).",
+        description="in_process: a run's playbooks one after another in the run's process; "
+        "multiprocess: up to max_parallel_steps playbooks at once, one process each (seconds "
+        "each to start).",
     )
     timeout_seconds: float = Field(default=300, gt=0, description="Time limit of one step.")
     retry_attempts: int = Field(

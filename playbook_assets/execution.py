@@ -67,6 +67,7 @@ class RunSettings(dg.ConfigurableResource):
     save_artifacts: bool = True
     retry_attempts: int = 2
     retry_base_delay_seconds: float = 0.5
+    max_parallel_steps: int = 3
     timeout_seconds: float = 300
     retention_days: int = 90
 

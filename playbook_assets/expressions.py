@@ -404,9 +404,11 @@ def _tokenize(text: str, what: str, shown: str | None = None) -> list[Token]:
     return tokens
 
 
-def _parse_tree(text: str, what: str, shown: str | None = None) -> exp.Expr:
+def _parse_tree(
+    text: str, what: str, shown: str | None = None, tokens: list[Token] | None = None
+) -> exp.Expr:
     shown = text if shown is None else shown
-    tokens = _tokenize(text, what, shown)
+    tokens = tokens if tokens is not None else _tokenize(text, what, shown)
     if not tokens:
         raise ExpressionError(f"{what} is empty", hint=f"write e.g. {_EXAMPLES[what]}")
     try:
@@ -587,10 +589,14 @@ class _Validator:
 
 
 def _parse_validated(
-    text: str, what: str, kind: ExpressionKind, shown: str | None = None
+    text: str,
+    what: str,
+    kind: ExpressionKind,
+    shown: str | None = None,
+    tokens: list[Token] | None = None,
 ) -> tuple[exp.Expr, _Validator]:
     shown = text if shown is None else shown
-    tree = _parse_tree(text, what, shown)
+    tree = _parse_tree(text, what, shown, tokens)
     validator = _Validator(shown, what)
     validator.visit(tree, kind=kind, in_aggregate=False)
     return tree, validator
@@ -603,13 +609,14 @@ def parse_condition(text: str) -> ParsedExpression:
     """
     what = "condition"
     text = _check_text(text, what)
-    if _top_level_where(_tokenize(text, what)):
+    tokens = _tokenize(text, what)
+    if _top_level_where(tokens):
         raise ExpressionError(
             f"condition '{text}': WHERE is not allowed in a condition",
             hint="write only the condition, e.g. \"arr >= 50000\"; 'AGG(...) WHERE cond' is for "
             "aggregate metrics",
         )
-    tree, validator = _parse_validated(text, what, "condition")
+    tree, validator = _parse_validated(text, what, "condition", tokens=tokens)
     return ParsedExpression(text, "condition", tree, frozenset(validator.columns))
 
 
@@ -644,7 +651,9 @@ def parse_metric(text: str) -> ParsedExpression:
         condition_tree, condition_validator = _parse_validated(
             condition_text, what, "condition", shown=text
         )
-    tree, validator = _parse_validated(body, what, "metric", shown=text)
+    tree, validator = _parse_validated(
+        body, what, "metric", shown=text, tokens=None if wheres else tokens
+    )
     if validator.aggregates == 0:
         raise ExpressionError(
             f"metric '{text}' has no aggregate function",

@@ -128,6 +128,7 @@ def build_definitions(
         artifacts_dir=str(config.artifacts_dir),
         save_artifacts=save_artifacts,
         retry_attempts=config.execution.retry_attempts,
+        max_parallel_steps=config.execution.max_parallel_steps,
         timeout_seconds=config.execution.timeout_seconds,
         retention_days=config.artifacts.retention_days,
     )

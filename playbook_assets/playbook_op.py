@@ -13,6 +13,7 @@ downstream steps the same way.
 import time
 import traceback
 from collections.abc import Generator, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from graphlib import TopologicalSorter
 from pathlib import Path
@@ -32,13 +33,16 @@ from playbook_assets.references import ResolutionContext
 from playbook_assets.report import STEP_ERRORS_KEY, RunContext, assemble_run_report
 from playbook_assets.run_config import REPORT_ASSET, asset_key, parameter_values
 from playbook_assets.run_records import run_artifacts, write_run_record
-from playbook_assets.spec import CheckSpec, OutputSpec, QueryStep, SearchStep
+from playbook_assets.spec import AnyStep, CheckSpec, OutputSpec, QueryStep, SearchStep
 from playbook_assets.transforms import aggregate_table
 
 
 def output_name(key: dg.AssetKey) -> str:
     """The op output that materializes an asset (Dagster names multi-asset outputs so)."""
     return key.to_python_identifier()
+
+
+Step = AnyStep
 
 
 @dataclass(frozen=True)
@@ -98,9 +102,18 @@ class _RunState:
     results: dict[str, dg.Output[Any]]
     errors: dict[str, dict[str, Any]]
     not_run: set[str]
+    # How many selected steps and outputs have yet to read each step's result: a result no
+    # one will read is let go, so a run holds only the tables it still needs.
+    readers: dict[str, int]
 
     def blocked(self, upstream: Sequence[str]) -> bool:
         return any(name in self.errors or name in self.not_run for name in upstream)
+
+    def finished_reading(self, upstream: Sequence[str]) -> None:
+        for name in upstream:
+            self.readers[name] = self.readers.get(name, 0) - 1
+            if self.readers[name] <= 0:
+                self.results.pop(name, None)
 
 
 def run_playbook_op(context: dg.AssetExecutionContext, plan: PlaybookPlan) -> Iterator[Any]:
@@ -113,48 +126,17 @@ def run_playbook_op(context: dg.AssetExecutionContext, plan: PlaybookPlan) -> It
     resolution = ResolutionContext(
         parameters=parameters, steps={}, partition=partition_values(context, spec.partitions)
     )
-    state = _RunState(results={}, errors={}, not_run=set())
-
-    for step_id in plan.order:
-        key = asset_key(spec.id, step_id)
-        if key not in selected:
-            continue
-        if state.blocked(plan.upstream[step_id]):
-            state.not_run.add(step_id)
-            context.log.warning(f"step {step_id} skipped: an upstream step failed")
-            continue
-        step = spec.step(step_id)
-        started = time.perf_counter()
-        try:
-            inputs = {
-                name: _table_of(context, state, spec.id, name)
-                for name in plan.data_upstream[step_id]
-            }
-            result = execute_step(
-                context, loaded, step, plan.connections[step_id], inputs, resolution
-            )
-        except Exception as e:  # one step's failure must not hide the others' results
-            state.errors[step_id] = {
-                "error": _failure_text(e),
-                "execution_time_ms": round((time.perf_counter() - started) * 1000, 1),
-            }
-            context.log.error(f"step {step_id} failed: {_failure_text(e)}")
-            if not isinstance(e, dg.Failure | PlaybookError):
-                context.log.error("".join(traceback.format_exception(e)))
-            continue
-        state.results[step_id] = result
-        context.log.info(
-            f"step {step_id}: {_table(result).num_rows:,} rows in "
-            f"{result.metadata['execution_time_ms'].value} ms"
-        )
-        yield _named(result, key)
-        failed_checks = yield from _checks(step.checks, key, _table(result))
-        if failed_checks:  # a failed blocking check fails its step: downstream steps skip
-            state.results.pop(step_id)
-            state.errors[step_id] = {
-                "error": "blocking check failed: " + "; ".join(failed_checks),
-                "execution_time_ms": result.metadata["execution_time_ms"].value,
-            }
+    readers: dict[str, int] = {}
+    for step_id in spec.step_ids:
+        if asset_key(spec.id, step_id) in selected:
+            for name in plan.data_upstream[step_id]:
+                readers[name] = readers.get(name, 0) + 1
+    for output in spec.outputs:
+        if asset_key(spec.id, output.name) in selected:
+            source = loaded.output_source(output)
+            readers[source] = readers.get(source, 0) + 1
+    state = _RunState(results={}, errors={}, not_run=set(), readers=readers)
+    yield from _run_steps(context, plan, resolution, state, settings.max_parallel_steps)
 
     for output in spec.outputs:
         key = asset_key(spec.id, output.name)
@@ -178,6 +160,110 @@ def run_playbook_op(context: dg.AssetExecutionContext, plan: PlaybookPlan) -> It
     report_key = asset_key(spec.id, REPORT_ASSET)
     if report_key in selected and not state.not_run:
         yield _report(context, plan, parameters, settings, report_key)
+
+
+def _run_steps(
+    context: dg.AssetExecutionContext,
+    plan: PlaybookPlan,
+    resolution: ResolutionContext,
+    state: _RunState,
+    max_parallel: int,
+) -> Iterator[Any]:
+    """Run the selected steps, each as soon as its upstream steps are done, up to
+    ``max_parallel`` at once (threads: the work waits on a warehouse, an API or DuckDB, which
+    release the GIL); yield each result and its checks as it completes."""
+    spec = plan.loaded.spec
+    selected = context.selected_asset_keys
+    waiting = [name for name in plan.order if asset_key(spec.id, name) in selected]
+    running: dict[Future[dg.Output[Any]], tuple[str, float]] = {}
+    with ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix=spec.id) as pool:
+        while waiting or running:
+            busy = {name for name, _ in running.values()}
+            for step_id in list(waiting):
+                upstream = plan.upstream[step_id]
+                if state.blocked(upstream):
+                    waiting.remove(step_id)
+                    state.not_run.add(step_id)
+                    state.finished_reading(plan.data_upstream[step_id])
+                    context.log.warning(f"step {step_id} skipped: an upstream step failed")
+                elif len(running) < max_parallel and not any(
+                    name in waiting or name in busy for name in upstream
+                ):
+                    waiting.remove(step_id)
+                    started = time.perf_counter()
+                    try:
+                        inputs = {
+                            name: _table_of(context, state, spec.id, name)
+                            for name in plan.data_upstream[step_id]
+                        }
+                    except Exception as e:
+                        _record_failure(context, state, step_id, e, started)
+                        state.finished_reading(plan.data_upstream[step_id])
+                        continue
+                    future = pool.submit(
+                        execute_step,
+                        context,
+                        plan.loaded,
+                        spec.step(step_id),
+                        plan.connections[step_id],
+                        inputs,
+                        resolution,
+                    )
+                    running[future] = (step_id, started)
+                    busy.add(step_id)
+            if not running:
+                continue
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: plan.order.index(running[f][0])):
+                step_id, started = running.pop(future)
+                state.finished_reading(plan.data_upstream[step_id])
+                try:
+                    result = future.result()
+                except Exception as e:  # one step's failure must not hide the others' results
+                    _record_failure(context, state, step_id, e, started)
+                    continue
+                yield from _step_done(context, state, spec.id, spec.step(step_id), result)
+
+
+def _step_done(
+    context: dg.AssetExecutionContext,
+    state: _RunState,
+    playbook_id: str,
+    step: Step,
+    result: dg.Output[Any],
+) -> Iterator[Any]:
+    key = asset_key(playbook_id, step.id)
+    if state.readers.get(step.id, 0) > 0:
+        state.results[step.id] = result
+    context.log.info(
+        f"step {step.id}: {_table(result).num_rows:,} rows in "
+        f"{result.metadata['execution_time_ms'].value} ms"
+    )
+    yield _named(result, key)
+    failed_checks = yield from _checks(step.checks, key, _table(result))
+    if failed_checks:  # a failed blocking check fails its step: downstream steps skip
+        state.results.pop(step.id, None)
+        state.errors[step.id] = {
+            "error": "blocking check failed: " + "; ".join(failed_checks),
+            "execution_time_ms": result.metadata["execution_time_ms"].value,
+        }
+
+
+def _record_failure(
+    context: dg.AssetExecutionContext,
+    state: _RunState,
+    step_id: str,
+    error: Exception,
+    started: float,
+) -> None:
+    text = _failure_text(error)
+    state.errors[step_id] = {
+        "error": text,
+        "execution_time_ms": round((time.perf_counter() - started) * 1000, 1),
+    }
+    context.log.error(f"step {step_id} failed: {text}")
+    if not isinstance(error, dg.Failure | PlaybookError):
+        context.log.error("".join(traceback.format_exception(error)))
 
 
 def _table_of(

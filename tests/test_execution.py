@@ -4,8 +4,11 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, ClassVar
 
 import dagster as dg
 import pytest
@@ -136,3 +139,69 @@ def test_step_timeout_must_be_positive(project: Project) -> None:
     code = main(["validate", str(path), "--config", str(project.config_path)])
     assert code == 2
     assert Path(path).exists()
+
+
+class _SlowApi(BaseHTTPRequestHandler):
+    """Answers after a pause and records how many requests it served at once."""
+
+    lock: ClassVar[threading.Lock] = threading.Lock()
+    active: ClassVar[int] = 0
+    most: ClassVar[int] = 0
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        with _SlowApi.lock:
+            _SlowApi.active += 1
+            _SlowApi.most = max(_SlowApi.most, _SlowApi.active)
+        time.sleep(0.5)
+        with _SlowApi.lock:
+            _SlowApi.active -= 1
+        body = json.dumps([{"id": 1}, {"id": 2}]).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+TWO_CALLS = """
+playbook:
+  id: two_calls
+  name: Two calls
+  steps:
+    - id: first
+      type: request
+      config: {{url: "{api}/a"}}
+    - id: second
+      type: request
+      config: {{url: "{api}/b"}}
+    - id: after_first
+      type: filter
+      config: {{input: "${{steps.first}}", condition: "id > 0"}}
+"""
+
+
+@pytest.mark.parametrize(("max_parallel", "expected"), [(1, 1), (3, 2)])
+def test_independent_steps_run_at_once_up_to_max_parallel_steps(
+    project: Project, capsys: pytest.CaptureFixture[str], max_parallel: int, expected: int
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _SlowApi.most = 0
+    try:
+        text = project.config_path.read_text().replace(
+            "retry_attempts: 1", f"retry_attempts: 1\n    max_parallel_steps: {max_parallel}"
+        )
+        project.config_path.write_text(text)
+        api = f"http://127.0.0.1:{server.server_address[1]}"
+        project.add_playbook("two.yaml", TWO_CALLS.format(api=api))
+        code = main(["run", "two_calls", "--config", str(project.config_path), "--json"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0, report
+    assert [step["row_count"] for step in report["steps"]] == [2, 2, 2]
+    assert _SlowApi.most == expected

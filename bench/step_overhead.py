@@ -7,7 +7,7 @@ warm up, then N times, and reads for each step its own time from the run report
 duration of the playbook's op (Dagster's one step for the whole playbook: every step, the
 I/O manager writing each result, event writes and the report). The same work is then done
 directly on DuckDB: the search step's SQL as the demo CRM builds it, the query step's SQL
-rendered by
+(its list of account ids registered as an Arrow table, as the DuckDB warehouse does) rendered by
 ``playbook_assets.steps.render_query`` (checked equal to the SQL in the run's materialization
 metadata), and the join as one hand-written DuckDB statement over the same Arrow tables.
 """
@@ -40,6 +40,7 @@ PLAYBOOK = "presales_analysis"
 def _worker(config_path: str, repeats: int) -> dict[str, Any]:
     import dagster as dg
     import duckdb
+    import pyarrow as pa
 
     from playbook_assets.catalog import load_catalog
     from playbook_assets.config import load_config
@@ -95,15 +96,19 @@ def _worker(config_path: str, repeats: int) -> dict[str, Any]:
             return con.sql(sql, params=params).to_arrow_table()
 
     deals = direct_search()
-    query_sql = render_query(
+    rendered = render_query(
         steps["account_health"],  # type: ignore[arg-type]
         spec,
         ResolutionContext(parameters, {"open_deals": deals}),
         "duckdb",
+        bind_lists=True,
     )
+    query_sql = rendered.sql
 
     def direct_query() -> Any:
         with duckdb.connect(warehouse_db, read_only=True) as con:
+            for name, values in rendered.lists.items():
+                con.register(name, pa.table({"value": values}))
             return con.sql(query_sql).to_arrow_table()
 
     accounts = direct_query()

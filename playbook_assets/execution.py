@@ -8,7 +8,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,8 @@ from playbook_assets.warehouses.base import WarehouseResource
 Step = AnyStep
 REQUEST_SHA256_KEY = "request_sha256"
 ATTEMPTS_KEY = "attempts"
+# Lists a query read as tables rather than literals: {relation: number of values}.
+BOUND_LISTS_KEY = "bound_lists"
 PREVIEW_ROWS = 5
 MAX_RETRY_DELAY_SECONDS = 30.0
 # How many earlier materializations the cached fallback looks through for the same request.
@@ -79,6 +81,7 @@ class StepRequest:
     request: str | dict[str, Any] | None
     send: Callable[[], pa.Table]
     fingerprint: str | None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
 def request_fingerprint(connection: str, request: str | dict[str, Any]) -> str:
@@ -99,13 +102,25 @@ def prepare_step(
     spec = loaded.spec
     if isinstance(step, QueryStep):
         warehouse: WarehouseResource = getattr(context.resources, f"connection_{connection}")
-        sql = render_query(
-            step, spec, resolution, warehouse.dialect, allow_writes=warehouse.allow_writes
+        rendered = render_query(
+            step,
+            spec,
+            resolution,
+            warehouse.dialect,
+            allow_writes=warehouse.allow_writes,
+            bind_lists=warehouse.binds_lists,
         )
+        lists = rendered.lists
+        asked: Any = {"sql": rendered.sql, "lists": lists} if lists else rendered.sql
         return StepRequest(
-            request=sql,
-            send=lambda: warehouse.run_query(sql, timeout_seconds=timeout_seconds),
-            fingerprint=request_fingerprint(connection or "", sql),
+            request=rendered.sql,
+            send=lambda: warehouse.run_query_with_lists(
+                rendered.sql, lists, timeout_seconds=timeout_seconds
+            ),
+            fingerprint=request_fingerprint(connection or "", asked),
+            metadata={BOUND_LISTS_KEY: {name: len(v) for name, v in lists.items()}}
+            if lists
+            else {},
         )
     if isinstance(step, SearchStep):
         crm: CrmResource = getattr(context.resources, f"connection_{connection}")
@@ -193,6 +208,7 @@ def execute_step(
             e.at(location=location, step=step.id)
             raise dg.Failure(description=str(e), allow_retries=False) from e
         extra: dict[str, Any] = {
+            **prepared.metadata,
             REQUEST_SHA256_KEY: prepared.fingerprint,
             ATTEMPTS_KEY: attempt + 1,
         }

@@ -35,6 +35,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -465,6 +466,14 @@ class _Insertion:
     text: str
 
 
+def _in_list(placeholder: _Placeholder, template: str) -> bool:
+    """Whether the placeholder is written as ``IN ({{name}})``."""
+    return bool(
+        _IN_BEFORE_RE.search(template, 0, placeholder.start)
+        and _IN_AFTER_RE.match(template[placeholder.end :])
+    )
+
+
 def _render_one(
     placeholder: _Placeholder, value: TemplateValue, template: str, dialect: str
 ) -> str:
@@ -474,12 +483,11 @@ def _render_one(
         if isinstance(value, SqlIdentifier):
             return sql_identifier(value.name, dialect)
         if isinstance(value, SqlValue):
-            in_list = bool(
-                _IN_BEFORE_RE.search(template, 0, placeholder.start)
-                and _IN_AFTER_RE.match(template[placeholder.end :])
-            )
             return sql_literal(
-                value.value, dialect, element_type=value.element_type, in_list=in_list
+                value.value,
+                dialect,
+                element_type=value.element_type,
+                in_list=_in_list(placeholder, template),
             )
     except SqlTemplateError as e:
         e.message = f"placeholder {{{{{placeholder.name}}}}}: {e.message}"
@@ -567,7 +575,57 @@ def render_sql(
     *,
     read_only: bool = False,
 ) -> str:
+    """The statement with every placeholder rendered as literals (``render_sql_binding``
+    without binding lists)."""
+    return render_sql_binding(template, values, dialect, read_only=read_only).sql
+
+
+# A run-time list longer than this, written as ``IN ({{name}})``, travels as a one-column table
+# where the warehouse can read one (``bind_lists_over``): DuckDB took 24 s to parse a query with
+# 1M integer literals and 0.06 s to read the same ids as an Arrow table.
+LIST_BINDING_THRESHOLD = 1000
+BOUND_LIST_COLUMN = "value"
+
+
+@dataclass(frozen=True)
+class RenderedSql:
+    """A rendered statement and the lists it reads as tables (relation name -> values)."""
+
+    sql: str
+    lists: Mapping[str, list[Any]]
+
+
+def bound_list_relation(placeholder: str) -> str:
+    """The name of the table a bound list is read from (placeholder names are identifiers)."""
+    return f"playbook_list_{placeholder}"
+
+
+def _bindable(value: TemplateValue, threshold: int | None) -> bool:
+    """A long list of integers or of strings (one type: the table has one column type)."""
+    if threshold is None or not isinstance(value, SqlValue):
+        return False
+    items = value.value
+    if not isinstance(items, list | tuple) or len(items) <= threshold:
+        return False
+    if all(isinstance(item, str) for item in items):
+        return True
+    return all(isinstance(item, numbers.Integral) and not isinstance(item, bool) for item in items)
+
+
+def render_sql_binding(
+    template: str,
+    values: Mapping[str, TemplateValue],
+    dialect: str,
+    *,
+    read_only: bool = False,
+    bind_lists_over: int | None = None,
+) -> RenderedSql:
     """Replace every ``{{name}}`` of a SQL template with its value rendered for the dialect.
+
+    With ``bind_lists_over``, a run-time list of more than that many integers or strings
+    written as ``IN ({{name}})`` is rendered as ``IN (SELECT value FROM playbook_list_<name>)``
+    and returned in ``lists``, for a warehouse that registers it as a table (see
+    ``WarehouseResource.binds_lists``); every other value is a literal.
 
     ``values`` maps placeholder names to ``SqlCode`` (YAML text, substituted as written),
     ``SqlValue`` (run-time value, rendered as a literal, see ``sql_literal``) or
@@ -589,6 +647,7 @@ def render_sql(
     pieces: list[str] = []
     skeleton: list[str] = []
     insertions: list[_Insertion] = []
+    lists: dict[str, list[Any]] = {}
     position = 0
     length = 0
     for placeholder in found:
@@ -600,9 +659,16 @@ def render_sql(
                 or unknown_name_hint(placeholder.name, values, "parameter"),
             )
         value = values[placeholder.name]
-        text = _render_one(placeholder, value, template, dialect)
+        bound = _bindable(value, bind_lists_over) and _in_list(placeholder, template)
+        if bound:
+            assert isinstance(value, SqlValue) and isinstance(value.value, list | tuple)
+            relation = bound_list_relation(placeholder.name)
+            lists[relation] = list(value.value)
+            text = f"SELECT {BOUND_LIST_COLUMN} FROM {relation}"
+        else:
+            text = _render_one(placeholder, value, template, dialect)
         checked = text
-        if _integer_list(value):
+        if _integer_list(value) and not bound:
             assert isinstance(value, SqlValue) and isinstance(value.value, list | tuple)
             ends = SqlValue([value.value[0], value.value[-1]], value.element_type)
             checked = _render_one(placeholder, ends, template, dialect)
@@ -623,7 +689,7 @@ def render_sql(
         _check_insertions(outline, insertions, dialect)
     if read_only:
         ensure_read_only(outline, dialect)
-    return "".join(pieces)
+    return RenderedSql(sql="".join(pieces), lists=lists)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -31,15 +31,16 @@ from playbook_assets.spec import (
     SearchStep,
 )
 from playbook_assets.sql import (
+    LIST_BINDING_THRESHOLD,
+    RenderedSql,
     SqlCode,
     SqlIdentifier,
     SqlValue,
     TemplateValue,
     placeholders,
-    render_sql,
+    render_sql_binding,
 )
 from playbook_assets.transforms import aggregate_table, filter_table, join_tables
-from playbook_assets.warehouses.base import WarehouseResource
 
 
 @dataclass(frozen=True)
@@ -111,23 +112,18 @@ def render_query(
     dialect: str,
     *,
     allow_writes: bool = False,
-) -> str:
-    """The SQL a query step sends, with run-time values rendered safely for ``dialect``."""
+    bind_lists: bool = False,
+) -> RenderedSql:
+    """The SQL a query step sends, with run-time values rendered safely for ``dialect``; with
+    ``bind_lists``, long ``IN`` lists travel as tables (``sql.render_sql_binding``)."""
     values = sql_values(step, playbook, context)
-    return render_sql(step.config.template, values, dialect, read_only=not allow_writes)
-
-
-def run_query_step(
-    step: QueryStep,
-    playbook: PlaybookSpec,
-    context: ResolutionContext,
-    warehouse: WarehouseResource,
-) -> StepResult:
-    """Render and run a warehouse query."""
-    sql = render_query(
-        step, playbook, context, warehouse.dialect, allow_writes=warehouse.allow_writes
+    return render_sql_binding(
+        step.config.template,
+        values,
+        dialect,
+        read_only=not allow_writes,
+        bind_lists_over=LIST_BINDING_THRESHOLD if bind_lists else None,
     )
-    return StepResult(table=warehouse.run_query(sql), request=sql)
 
 
 def search_request(step: SearchStep, context: ResolutionContext) -> SearchConfig:

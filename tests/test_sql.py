@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -12,6 +13,7 @@ from sqlglot import exp
 
 from playbook_assets.errors import PlaybookValidationError
 from playbook_assets.sql import (
+    LIST_BINDING_THRESHOLD,
     SUPPORTED_DIALECTS,
     SqlCode,
     SqlIdentifier,
@@ -22,9 +24,11 @@ from playbook_assets.sql import (
     normalize_dialect,
     placeholders,
     render_sql,
+    render_sql_binding,
     sql_identifier,
     sql_literal,
 )
+from playbook_assets.warehouses.duckdb import DuckDBWarehouse
 
 UTC = datetime.UTC
 
@@ -689,4 +693,59 @@ def test_long_integer_lists_render_whole_and_are_still_checked() -> None:
     with pytest.raises(UnsafeSqlError):
         render_sql(
             "DELETE FROM t WHERE id IN ({{ids}})", {"ids": SqlValue(ids)}, "duckdb", read_only=True
+        )
+
+
+# ----------------------------------------------------------------------------- bound lists
+
+
+def test_a_long_in_list_is_bound_as_a_table_and_reads_the_same_rows(tmp_path: Path) -> None:
+    ids = list(range(0, 3000, 2))  # 1500 ids: over the threshold
+    template = "SELECT id FROM t WHERE id IN ({{ids}}) AND label IN ({{labels}}) ORDER BY id"
+    values = {"ids": SqlValue(ids), "labels": SqlValue(["a", "b"])}
+    rendered = render_sql_binding(
+        template, values, "duckdb", read_only=True, bind_lists_over=LIST_BINDING_THRESHOLD
+    )
+    assert rendered.sql == (
+        "SELECT id FROM t WHERE id IN (SELECT value FROM playbook_list_ids) "
+        "AND label IN ('a', 'b') ORDER BY id"
+    )
+    assert rendered.lists == {"playbook_list_ids": ids}
+    database = tmp_path / "w.duckdb"
+    with duckdb.connect(str(database)) as con:
+        con.execute(
+            "CREATE TABLE t AS SELECT range AS id, CASE WHEN range % 3 = 0 THEN 'a' ELSE 'c' END "
+            "AS label FROM range(5000)"
+        )
+    warehouse = DuckDBWarehouse(database=str(database))
+    bound = warehouse.run_query_with_lists(rendered.sql, rendered.lists)
+    literal = warehouse.run_query(render_sql(template, values, "duckdb", read_only=True))
+    assert bound.equals(literal)
+    assert bound.column("id").to_pylist() == [i for i in ids if i % 3 == 0]
+
+
+@pytest.mark.parametrize(
+    ("template", "items"),
+    [
+        ("SELECT 1 WHERE x IN ({{v}})", list(range(LIST_BINDING_THRESHOLD))),  # not over it
+        ("SELECT 1 WHERE x IN ({{v}})", [1, "a"] * LIST_BINDING_THRESHOLD),  # two types
+        ("SELECT 1 WHERE x IN ({{v}})", [True, False] * LIST_BINDING_THRESHOLD),  # booleans
+        ("SELECT {{v}}", list(range(LIST_BINDING_THRESHOLD + 1))),  # not IN (...)
+    ],
+)
+def test_other_lists_stay_literals(template: str, items: list[object]) -> None:
+    rendered = render_sql_binding(
+        template, {"v": SqlValue(items)}, "duckdb", bind_lists_over=LIST_BINDING_THRESHOLD
+    )
+    assert rendered.lists == {}
+    assert rendered.sql == render_sql(template, {"v": SqlValue(items)}, "duckdb")
+
+
+def test_a_bound_list_is_still_checked_where_it_lands() -> None:
+    with pytest.raises(SqlTemplateError, match="inside a quoted string"):
+        render_sql_binding(
+            "SELECT 1 WHERE x IN ('{{v}}')",
+            {"v": SqlValue(list(range(2000)))},
+            "duckdb",
+            bind_lists_over=LIST_BINDING_THRESHOLD,
         )

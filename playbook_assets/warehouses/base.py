@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 import dagster as dg
 import pyarrow as pa
@@ -31,6 +32,9 @@ class WarehouseResource(dg.ConfigurableResource):
 
     dialect: ClassVar[str] = "duckdb"
     kind: ClassVar[str] = "sql"
+    # Whether ``run_query_with_lists`` can read a long list as a table (see
+    # ``sql.render_sql_binding``); otherwise every list is rendered as literals.
+    binds_lists: ClassVar[bool] = False
 
     allow_writes: bool = Field(
         default=False, description="Allow statements other than a single read-only query."
@@ -39,6 +43,19 @@ class WarehouseResource(dg.ConfigurableResource):
     def run_query(self, sql: str, *, timeout_seconds: float | None = None) -> pa.Table:
         """Run ``sql`` (already rendered and checked) and return its result as Arrow."""
         raise NotImplementedError
+
+    def run_query_with_lists(
+        self,
+        sql: str,
+        lists: Mapping[str, Sequence[Any]],
+        *,
+        timeout_seconds: float | None = None,
+    ) -> pa.Table:
+        """Run ``sql``, which reads each of ``lists`` as a one-column table of that name
+        (column ``value``); only called with lists when ``binds_lists`` is set."""
+        if lists:
+            raise TerminalStepError(f"{self.kind} cannot read a list as a table")
+        return self.run_query(sql, timeout_seconds=timeout_seconds)
 
     def load_table(self, name: str, table: pa.Table) -> None:
         """Create or replace the table ``schema.table`` with ``table``'s rows (used to load

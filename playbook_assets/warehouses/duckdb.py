@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import duckdb
 import pyarrow as pa
@@ -13,7 +14,7 @@ from pydantic import Field
 from playbook_assets.demo import ensure_demo_warehouse
 from playbook_assets.errors import SourceUnreachableError, StepTimeoutError, TerminalStepError
 from playbook_assets.query_timeout import interrupt_after
-from playbook_assets.sql import sql_identifier
+from playbook_assets.sql import BOUND_LIST_COLUMN, sql_identifier
 from playbook_assets.warehouses.base import WarehouseResource
 
 # A writer holds DuckDB's file lock for a moment (demo data is written to a temporary file
@@ -37,16 +38,30 @@ class DuckDBWarehouse(WarehouseResource):
     demo_scale: float = Field(default=1.0, gt=0, description="Scale of generated demo data.")
     threads: int | None = Field(default=None, ge=1, description="DuckDB threads (default: all).")
 
+    binds_lists: ClassVar[bool] = True
+
     def run_query(self, sql: str, *, timeout_seconds: float | None = None) -> pa.Table:
         """Run ``sql`` and return the whole result as an Arrow table.
 
         With ``timeout_seconds``, a timer interrupts the query inside DuckDB when it runs
         longer; the step then fails with ``StepTimeoutError``.
         """
+        return self.run_query_with_lists(sql, {}, timeout_seconds=timeout_seconds)
+
+    def run_query_with_lists(
+        self,
+        sql: str,
+        lists: Mapping[str, Sequence[Any]],
+        *,
+        timeout_seconds: float | None = None,
+    ) -> pa.Table:
+        """``run_query``, with each list registered on the connection as an Arrow table."""
         if self.demo_data and self.database != ":memory:":
             ensure_demo_warehouse(Path(self.database), self.demo_scale)
         connection = self._connect()
         try:
+            for relation, values in lists.items():
+                connection.register(relation, pa.table({BOUND_LIST_COLUMN: values}))
             with interrupt_after(connection, timeout_seconds) as timed_out:
                 try:
                     relation = connection.sql(sql)

@@ -21,6 +21,7 @@ from playbook_assets.errors import PlaybookValidationError, unknown_name_hint
 from playbook_assets.factory import (
     TAG_CRM,
     TAG_DATA_WAREHOUSE,
+    TAG_SAVE_ARTIFACTS,
     FactoryOptions,
     build_definitions,
     effective_connections,
@@ -101,6 +102,7 @@ def run_playbook(request: RunRequest, instance: dg.DagsterInstance | None = None
             "playbook/launched_by": "cli",
             TAG_DATA_WAREHOUSE: warehouse,
             TAG_CRM: crm,
+            TAG_SAVE_ARTIFACTS: str(request.save_artifacts).lower(),
             **request.tags,
         },
     )

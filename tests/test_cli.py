@@ -163,6 +163,10 @@ def test_run_no_artifacts_writes_nothing(
     assert report["artifact_path"] is None
     assert report["outputs"]["summary"]["values"]["candidates"] == 100
     assert not project.artifacts_dir.exists()
+    # The run says so, so the run-failure sensor never writes a record for it either.
+    instance = dg.DagsterInstance.from_config(str(project.dagster_home))
+    run = instance.get_run_by_id(report["dagster_run_id"])
+    assert run is not None and run.tags["playbook/save_artifacts"] == "false"
 
 
 def test_params_file_and_overrides(project: Project, capsys: pytest.CaptureFixture[str]) -> None:

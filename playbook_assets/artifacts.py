@@ -94,30 +94,30 @@ def atomic_write_bytes(path: Path, data: bytes | pa.Buffer, *, overwrite: bool =
         if overwrite:
             os.replace(temporary, path)
             return
-        try:
-            os.link(temporary, path)  # fails if the path exists: never replace an artifact
-        except FileExistsError:
-            if file_sha256(path) != file_sha256(temporary):
-                raise TerminalStepError(
-                    f"artifact {path} already exists with different content",
-                    hint="artifacts are immutable; this points at two runs sharing a run id",
-                ) from None
+        _link_new(temporary, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
+
+
+def _link_new(source: Path, path: Path) -> None:
+    """Give ``source``'s file the name ``path`` too, never replacing a file: an existing
+    ``path`` must already hold the same bytes (artifacts are immutable)."""
+    try:
+        os.link(source, path)
+    except FileExistsError:
+        if file_sha256(path) != file_sha256(source):
+            raise TerminalStepError(
+                f"artifact {path} already exists with different content",
+                hint="artifacts are immutable; this points at two runs sharing a run id",
+            ) from None
 
 
 def link_artifact(stored: Path, path: Path) -> None:
     """Store the same bytes under a second name: a hard link, else a copy."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        os.link(stored, path)
-    except FileExistsError:
-        if file_sha256(path) != file_sha256(stored):
-            raise TerminalStepError(
-                f"artifact {path} already exists with different content",
-                hint="artifacts are immutable; this points at two runs sharing a run id",
-            ) from None
+        _link_new(stored, path)
     except OSError:  # another file system, or links not supported
         atomic_write_bytes(path, stored.read_bytes(), overwrite=False)
 

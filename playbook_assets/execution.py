@@ -1,4 +1,4 @@
-"""What a step asset does when it runs: resolve, execute within its time limit, retry
+"""What one step does when it runs: resolve, execute within its time limit, retry
 transient failures with backoff, fall back to a stored result when its source cannot be
 reached, and describe the result in materialization metadata.
 """

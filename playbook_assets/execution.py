@@ -303,7 +303,8 @@ def find_cached_result(
             table=pq.read_table(path),
             metadata={
                 CACHED_RUN_KEY: str(
-                    metadata.get(CACHED_RUN_KEY) or product_run_id(context.instance, source_run)
+                    metadata.get(CACHED_RUN_KEY)
+                    or product_run_id(context.instance, source_run, key.path[0])
                 ),
                 CACHED_DAGSTER_RUN_KEY: source_run,
                 CACHED_AT_KEY: str(metadata.get(CACHED_AT_KEY) or _iso(record.timestamp)),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,9 +39,12 @@ class RunContext:
     crm: str
 
 
-def report_run_id(dagster_run_id: str, started: dt.datetime) -> str:
-    """The product's run id: ``run_YYYYMMDD_HHMMSS_<6 hex>`` (hex from the Dagster run id)."""
-    return f"run_{started:%Y%m%d_%H%M%S}_{dagster_run_id.replace('-', '')[:6]}"
+def report_run_id(dagster_run_id: str, playbook_id: str, started: dt.datetime) -> str:
+    """The product's run id of a playbook in a Dagster run: ``run_YYYYMMDD_HHMMSS_<6 hex>``,
+    the hex from the Dagster run id and the playbook id (one Dagster run can materialize
+    several playbooks, and each gets its own record)."""
+    digest = hashlib.sha256(f"{dagster_run_id}/{playbook_id}".encode()).hexdigest()
+    return f"run_{started:%Y%m%d_%H%M%S}_{digest[:6]}"
 
 
 def run_started_at(instance: dg.DagsterInstance, dagster_run_id: str) -> dt.datetime:
@@ -52,9 +56,9 @@ def run_started_at(instance: dg.DagsterInstance, dagster_run_id: str) -> dt.date
     return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC)
 
 
-def product_run_id(instance: dg.DagsterInstance, dagster_run_id: str) -> str:
-    """The product's run id of a Dagster run."""
-    return report_run_id(dagster_run_id, run_started_at(instance, dagster_run_id))
+def product_run_id(instance: dg.DagsterInstance, dagster_run_id: str, playbook_id: str) -> str:
+    """The product's run id of a playbook in a Dagster run."""
+    return report_run_id(dagster_run_id, playbook_id, run_started_at(instance, dagster_run_id))
 
 
 def assemble_run_report(
@@ -122,7 +126,7 @@ def assemble_run_report(
         # selected step without a result carries the error.
         selection = record.dagster_run.asset_selection
         for step in spec.steps:
-            selected = selection is None or dg.AssetKey([spec.id, step.id]) in selection
+            selected = not selection or dg.AssetKey([spec.id, step.id]) in selection
             if selected and step.id not in materializations:
                 step_errors = {step.id: {"error": op_failure}}
                 break
@@ -199,7 +203,7 @@ def assemble_run_report(
     failed = any(step["status"] == "error" for step in steps)
     if not report_running and record.dagster_run.status == dg.DagsterRunStatus.FAILURE:
         failed = True
-    run_id = report_run_id(run.dagster_run_id, started)
+    run_id = report_run_id(run.dagster_run_id, spec.id, started)
     report: dict[str, Any] = {
         "playbook_id": spec.id,
         "playbook_name": spec.name,

@@ -109,7 +109,7 @@ def run_playbook(request: RunRequest, instance: dg.DagsterInstance | None = None
     save = request.save_artifacts and request.config.artifacts.enabled
     artifacts_dir = request.config.artifacts_dir
     if save:
-        existing = report_file(artifacts_dir, product_run_id(instance, result.run_id))
+        existing = report_file(artifacts_dir, product_run_id(instance, result.run_id, spec.id))
         if existing.exists():
             # The run's report asset wrote it: that file is the record of the run.
             return json.loads(existing.read_text(encoding="utf-8"))

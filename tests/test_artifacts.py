@@ -311,6 +311,56 @@ def test_failed_run_record_from_the_failure_sensor_path(project: Project) -> Non
     assert write() is None
 
 
+def test_one_run_of_two_playbooks_leaves_a_record_of_each(project: Project) -> None:
+    """What "Materialize all" across groups launches: one run, one op per playbook."""
+    for playbook_id, table in (("good_one", "accounts"), ("bad_one", "nothing_here")):
+        project.add_playbook(
+            f"{playbook_id}.yaml",
+            f"""
+            playbook:
+              id: {playbook_id}
+              name: {playbook_id}
+              steps:
+                - id: first
+                  type: query
+                  config: {{template: "SELECT count(*) AS n FROM analytics.{table}"}}
+            """,
+        )
+    config = load_config_file(project.config_path)
+    catalog = load_catalog(config, [])
+    defs = build_definitions(catalog, config)
+    instance = dg.DagsterInstance.from_config(str(project.dagster_home))
+    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=instance, raise_on_error=False
+    )
+    assert not result.success
+    run = instance.get_run_by_id(result.run_id)
+    assert run is not None and not run.asset_selection
+    # No selection and no tags: the playbooks are those whose op started.
+    assert playbooks_of_run(instance, run) == ["bad_one", "good_one"]
+    reports = {
+        playbook_id: write_failed_run_record(
+            instance,
+            catalog.get(playbook_id),
+            run,
+            config.artifacts_dir,
+            data_warehouse="duckdb",
+            crm="demo",
+        )
+        for playbook_id in ("bad_one", "good_one")
+    }
+    # good_one's own report asset already wrote its record; bad_one's is written now.
+    assert reports["good_one"] is None
+    good = [
+        r for r in iter_runs(config.artifacts_dir) if r.manifest["playbook"]["id"] == "good_one"
+    ]
+    assert [r.manifest["status"] for r in good] == ["success"]
+    bad = reports["bad_one"]
+    assert bad is not None and bad["status"] == "failed"
+    assert [step["status"] for step in bad["steps"]] == ["error"]
+    assert "nothing_here" in bad["steps"][0]["error"]
+
+
 # ----------------------------------------------------------------------------- cached fallback
 
 

@@ -25,7 +25,6 @@ import yaml
 
 from playbook_assets.catalog import LoadedPlaybook, PlaybookCatalog
 from playbook_assets.errors import PlaybookError, PlaybookValidationError
-from playbook_assets.parameters import resolve_parameters
 from playbook_assets.partitions import partitions_definition
 from playbook_assets.run_config import ASSET_JOB, playbook_run_request
 from playbook_assets.spec import (
@@ -38,24 +37,6 @@ from playbook_assets.spec import (
 )
 
 REQUEST_SUFFIXES = (".json", ".yaml", ".yml")
-
-
-def run_request_for(
-    spec: PlaybookSpec,
-    given: Mapping[str, Any],
-    *,
-    partition_key: str | None = None,
-    run_key: str | None = None,
-    tags: Mapping[str, str] | None = None,
-) -> dg.RunRequest:
-    """A request to run a playbook with the given parameters (checked: a bad value raises)."""
-    return playbook_run_request(
-        spec,
-        resolve_parameters(spec, given),
-        partition_key=partition_key,
-        run_key=run_key,
-        tags=tags,
-    )
 
 
 def latest_partition_keys(
@@ -96,18 +77,17 @@ def playbook_schedule(loaded: LoadedPlaybook) -> dg.ScheduleDefinition | None:
     schedule = spec.schedule
     if schedule is None:
         return None
-    run_request_for(spec, schedule.parameters)  # a bad parameter fails loading, not runs
 
     def evaluate(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest | dg.SkipReason]:
         if spec.partitions is None:
-            yield run_request_for(spec, schedule.parameters)
+            yield playbook_run_request(spec, schedule.parameters)
             return
         keys = latest_partition_keys(spec, context.instance, context.scheduled_execution_time)
         if not keys:
             yield dg.SkipReason("no complete partition yet")
             return
         for key in keys:
-            yield run_request_for(spec, schedule.parameters, partition_key=key)
+            yield playbook_run_request(spec, schedule.parameters, partition_key=key)
 
     return dg.ScheduleDefinition(
         name=f"{spec.id}_schedule",
@@ -168,7 +148,7 @@ def file_sensor(loaded: LoadedPlaybook, trigger: FileTrigger, index: int) -> dg.
                 keys = latest_partition_keys(spec, context.instance, None)
                 partition_key = keys[-1] if keys else None
             requests.append(
-                run_request_for(
+                playbook_run_request(
                     spec,
                     given,
                     run_key=f"{path}:{stamp}",
@@ -218,7 +198,7 @@ def asset_sensor(loaded: LoadedPlaybook, trigger: AssetTrigger, index: int) -> d
                 if not keys:
                     return dg.SkipReason("no partition of this playbook matches")
                 partition_key = keys[-1]
-        return run_request_for(
+        return playbook_run_request(
             spec,
             {},
             run_key=f"{trigger.asset}:{asset_event.run_id}:{partition}",
@@ -259,8 +239,12 @@ def validate_request(
     """The run request for a valid request; raises PlaybookError for an invalid one."""
     loaded = catalog.get(str(data["playbook_id"]))
     spec = loaded.spec
-    parameters = resolve_parameters(spec, data.get("parameters") or {})
     partition = data.get("partition")
+    request = playbook_run_request(
+        spec,
+        data.get("parameters") or {},
+        partition_key=str(partition) if partition is not None else None,
+    )
     partitions = partitions_definition(spec.partitions)
     if partitions is not None:
         if partition is None:
@@ -269,9 +253,7 @@ def validate_request(
             raise PlaybookValidationError(f"'{partition}' is not a partition of '{spec.id}'")
     elif partition is not None:
         raise PlaybookValidationError(f"playbook '{spec.id}' has no partitions")
-    return playbook_run_request(
-        spec, parameters, partition_key=str(partition) if partition is not None else None
-    )
+    return request
 
 
 def request_sensor(

@@ -14,7 +14,7 @@ from typing import Any
 
 import dagster as dg
 
-from playbook_assets.parameters import coerce_parameter
+from playbook_assets.parameters import coerce_parameter, resolve_parameters
 from playbook_assets.spec import PlaybookSpec
 
 # Dagster's implicit job over every asset of the code location.
@@ -36,13 +36,15 @@ def playbook_asset_keys(spec: PlaybookSpec) -> list[dg.AssetKey]:
 
 def playbook_run_request(
     spec: PlaybookSpec,
-    values: Mapping[str, Any],
+    given: Mapping[str, Any],
     *,
     partition_key: str | None = None,
     run_key: str | None = None,
     tags: Mapping[str, str] | None = None,
 ) -> dg.RunRequest:
-    """A request to run a whole playbook with coerced parameter ``values``."""
+    """A request to run a whole playbook with the ``given`` parameters, the others taking
+    their defaults (checked: a bad value raises ``PlaybookError``)."""
+    values = resolve_parameters(spec, given)
     return dg.RunRequest(
         job_name=ASSET_JOB,
         asset_selection=playbook_asset_keys(spec),

@@ -4,7 +4,6 @@ with the demo CRM's answer to the same search."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -13,12 +12,16 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from playbook_assets.cli import main
-from playbook_assets.crm.demo import DemoCrm
 from playbook_assets.crm.klaviyo import KlaviyoCrm
 from playbook_assets.errors import TerminalStepError, TransientStepError
 from playbook_assets.spec import SearchConfig
-from tests.conftest import TEST_SCALE, DemoFiles, Project, connection_config_text
+from tests.conftest import (
+    DemoFiles,
+    Project,
+    check_mql_contacts_playbook,
+    connection_config_text,
+    demo_contacts_in_whole_seconds,
+)
 from tests.klaviyo_standin import KlaviyoStandIn
 
 
@@ -47,12 +50,7 @@ def _crm(server: KlaviyoStandIn, **overrides: Any) -> KlaviyoCrm:
 
 def _demo(demo_files: DemoFiles, request: dict[str, Any]) -> pa.Table:
     """The demo CRM's answer as Klaviyo gives it: profile ids, date-times in whole seconds."""
-    config = SearchConfig.model_validate({**request, "object": "contacts"})
-    table = DemoCrm(database=str(demo_files.crm), scale=TEST_SCALE).search(config)
-    for index, field in enumerate(table.schema):
-        if pa.types.is_timestamp(field.type):
-            seconds = table.column(index).cast(pa.timestamp("s"), safe=False)
-            table = table.set_column(index, field.name, seconds.cast(field.type))
+    table = demo_contacts_in_whole_seconds(demo_files, request)
     ids = [f"01{i:024d}" for i in table.column("hs_object_id").to_pylist()]
     return table.set_column(0, "hs_object_id", pa.array(ids, pa.string()))
 
@@ -232,41 +230,10 @@ def test_playbook_searches_contacts(
     config.write_text(
         connection_config_text(demo_files, "kl", settings, role="crm"), encoding="utf-8"
     )
-    project.add_playbook(
-        "mql_contacts.yaml",
-        """
-        playbook:
-          id: mql_contacts
-          name: MQL contacts
-          data_sources:
-            - type: crm
-          steps:
-            - id: mqls
-              name: MQL contacts
-              source: crm
-              type: search
-              config:
-                object: contacts
-                filters:
-                  - {property: lifecyclestage, operator: EQ, value: marketingqualifiedlead}
-                  - {property: createdate, operator: GTE, value: "2025-06-01"}
-                properties: [email, createdate]
-        """,
+    check_mql_contacts_playbook(
+        project,
+        config,
+        capsys,
+        datetime(2025, 6, 1),
+        lambda request: _demo(demo_files, request).num_rows,
     )
-    code = main(["run", "mql_contacts", "--config", str(config), "--json"])
-    captured = capsys.readouterr()
-    assert captured.out, captured.err
-    report = json.loads(captured.out)
-    assert code == 0, report
-    expected = _demo(
-        demo_files,
-        {
-            "filters": [
-                {"property": "lifecyclestage", "operator": "EQ", "value": "marketingqualifiedlead"},
-                {"property": "createdate", "operator": "GTE", "value": datetime(2025, 6, 1)},
-            ]
-        },
-    )
-    (step,) = report["steps"]
-    assert expected.num_rows > 0
-    assert step["row_count"] == expected.num_rows

@@ -4,7 +4,6 @@ search."""
 
 from __future__ import annotations
 
-import json
 import socket
 from collections.abc import Iterator
 from datetime import datetime
@@ -14,8 +13,6 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from playbook_assets.cli import main
-from playbook_assets.crm.demo import DemoCrm
 from playbook_assets.crm.marketo import MarketoCrm
 from playbook_assets.errors import (
     SourceUnreachableError,
@@ -23,7 +20,13 @@ from playbook_assets.errors import (
     TransientStepError,
 )
 from playbook_assets.spec import SearchConfig
-from tests.conftest import TEST_SCALE, DemoFiles, Project, connection_config_text
+from tests.conftest import (
+    DemoFiles,
+    Project,
+    check_mql_contacts_playbook,
+    connection_config_text,
+    demo_contacts_in_whole_seconds,
+)
 from tests.marketo_standin import MarketoStandIn
 
 STAGES = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity"]
@@ -55,13 +58,7 @@ def _crm(server: MarketoStandIn, **overrides: Any) -> MarketoCrm:
 
 def _demo(demo_files: DemoFiles, request: dict[str, Any]) -> pa.Table:
     """The demo CRM's answer, date-times cut to whole seconds as Marketo sends them."""
-    config = SearchConfig.model_validate({**request, "object": "contacts"})
-    table = DemoCrm(database=str(demo_files.crm), scale=TEST_SCALE).search(config)
-    for index, field in enumerate(table.schema):
-        if pa.types.is_timestamp(field.type):
-            seconds = table.column(index).cast(pa.timestamp("s"), safe=False)
-            table = table.set_column(index, field.name, seconds.cast(field.type))
-    return table
+    return demo_contacts_in_whole_seconds(demo_files, request)
 
 
 def _search(crm: MarketoCrm, request: dict[str, Any]) -> pa.Table:
@@ -326,41 +323,10 @@ def test_playbook_searches_contacts(
     config.write_text(
         connection_config_text(demo_files, "mkto", settings, role="crm"), encoding="utf-8"
     )
-    project.add_playbook(
-        "mql_contacts.yaml",
-        """
-        playbook:
-          id: mql_contacts
-          name: MQL contacts
-          data_sources:
-            - type: crm
-          steps:
-            - id: mqls
-              name: MQL contacts
-              source: crm
-              type: search
-              config:
-                object: contacts
-                filters:
-                  - {property: lifecyclestage, operator: EQ, value: marketingqualifiedlead}
-                  - {property: createdate, operator: GTE, value: "2024-01-01"}
-                properties: [email, createdate]
-        """,
+    check_mql_contacts_playbook(
+        project,
+        config,
+        capsys,
+        datetime(2024, 1, 1),
+        lambda request: _demo(demo_files, request).num_rows,
     )
-    code = main(["run", "mql_contacts", "--config", str(config), "--json"])
-    captured = capsys.readouterr()
-    assert captured.out, captured.err
-    report = json.loads(captured.out)
-    assert code == 0, report
-    expected = _demo(
-        demo_files,
-        {
-            "filters": [
-                {"property": "lifecyclestage", "operator": "EQ", "value": "marketingqualifiedlead"},
-                {"property": "createdate", "operator": "GTE", "value": datetime(2024, 1, 1)},
-            ]
-        },
-    )
-    (step,) = report["steps"]
-    assert expected.num_rows > 0
-    assert step["row_count"] == expected.num_rows

@@ -45,7 +45,7 @@ def _worker(crm_path: str) -> dict[str, Any]:
     with HubSpotStandIn(Path(crm_path), search_rate=RATE) as standin:
         standin.latency_seconds = LATENCY
         crm = HubSpotCrm(
-            access_token=TOKEN, base_url=standin.endpoint, requests_per_second=RATE, page_size=PAGE
+            access_token=TOKEN, base_url=standin.base_url, requests_per_second=RATE, page_size=PAGE
         )
         request = SearchConfig.model_validate({"object": "deals", "properties": PROPERTIES})
         started = time.perf_counter()

@@ -31,7 +31,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -42,6 +42,8 @@ import pyarrow.parquet as pq
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
+
+from tests.local_http import LocalHttpServer
 
 _STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
@@ -186,8 +188,8 @@ def _encode(value: Any, field_type: str, int64_timestamp: bool) -> str | None:
     return str(value)
 
 
-class BigQueryStandIn:
-    """The stand-in server: ``with BigQueryStandIn() as bq: bq.endpoint``."""
+class BigQueryStandIn(LocalHttpServer):
+    """The stand-in server: ``with BigQueryStandIn() as bq: bq.base_url``."""
 
     def __init__(self, project: str = "standin-project", page_rows: int = 500) -> None:
         self.project = project
@@ -199,22 +201,9 @@ class BigQueryStandIn:
         self._failures: list[tuple[str, int, str]] = []
         self._uploads: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(self._handler_class())
 
-    @property
-    def endpoint(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> BigQueryStandIn:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def close(self) -> None:
         for job in list(self.jobs.values()):
             if job.cursor is not None:
                 job.cursor.interrupt()
@@ -596,7 +585,7 @@ class BigQueryStandIn:
             upload_id = uuid.uuid4().hex
             self._uploads[upload_id] = {"metadata": json.loads(body), "data": bytearray()}
             headers["Location"] = (
-                f"{self.endpoint}/upload/bigquery/v2/projects/{project}/jobs"
+                f"{self.base_url}/upload/bigquery/v2/projects/{project}/jobs"
                 f"?uploadType=resumable&upload_id={upload_id}"
             )
             return 200, None

@@ -30,7 +30,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -41,6 +41,7 @@ from pydantic import ValidationError
 from playbook_assets.crm.demo import build_search_query, object_columns
 from playbook_assets.errors import PlaybookError
 from playbook_assets.spec import SearchConfig
+from tests.local_http import LocalHttpServer
 
 TOKEN = "pat-na1-standin-token"
 MAX_GROUPS, MAX_PER_GROUP, MAX_FILTERS, MAX_PAGE, MAX_BATCH = 5, 6, 18, 200, 1000
@@ -93,7 +94,7 @@ class ApiError(Exception):
         return body
 
 
-class HubSpotStandIn:
+class HubSpotStandIn(LocalHttpServer):
     """A threaded HTTP server answering like HubSpot from a demo CRM DuckDB file."""
 
     def __init__(
@@ -117,24 +118,9 @@ class HubSpotStandIn:
         self._lock = threading.Lock()
         # One read-only connection (a connect costs ~50 ms); each request uses its own cursor.
         self._con = duckdb.connect(str(self.crm_path), read_only=True)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(self._handler())
 
-    @property
-    def endpoint(self) -> str:
-        """The base URL to give the client (``base_url``)."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> HubSpotStandIn:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+    def close(self) -> None:
         self._con.close()
 
     def inject(self, status: int, count: int = 1) -> None:

@@ -23,12 +23,14 @@ import re
 import secrets
 import threading
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import duckdb
+
+from tests.local_http import LocalHttpServer
 
 PROFILE_FILTERS = {
     "id": {"any", "equals"},
@@ -145,7 +147,7 @@ def load_profiles(crm_path: Path) -> list[dict[str, Any]]:
     return profiles
 
 
-class KlaviyoStandIn:
+class KlaviyoStandIn(LocalHttpServer):
     """The server; use as a context manager. ``base_url`` is the API base URL."""
 
     def __init__(self, crm_path: Path, *, api_key: str = "pk_test_key") -> None:
@@ -156,21 +158,7 @@ class KlaviyoStandIn:
         self.retry_after = 1
         self._failures: list[int] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        """http://127.0.0.1:PORT"""
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> KlaviyoStandIn:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(self._handler())
 
     def fail_next(self, status: int, times: int = 1) -> None:
         """Answer the next calls with HTTP ``status`` (429 carries ``Retry-After: retry_after``)."""

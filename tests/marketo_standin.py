@@ -29,12 +29,14 @@ import secrets
 import threading
 import time
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import duckdb
+
+from tests.local_http import LocalHttpServer
 
 _FIELDS = [
     ("id", "integer"),
@@ -77,7 +79,7 @@ def load_leads(crm_path: Path) -> list[dict[str, Any]]:
     return [dict(zip([name for name, _ in _FIELDS], row, strict=True)) for row in rows]
 
 
-class MarketoStandIn:
+class MarketoStandIn(LocalHttpServer):
     """The server; use as a context manager. ``base_url`` is the REST base URL."""
 
     def __init__(
@@ -103,21 +105,7 @@ class MarketoStandIn:
         self._failures: list[tuple[str, str | None, str]] = []
         self._recent: deque[float] = deque()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        """http://127.0.0.1:PORT"""
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> MarketoStandIn:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(self._handler())
 
     def fail_next(
         self, code: str, times: int = 1, message: str | None = None, path: str = ""

@@ -30,13 +30,15 @@ import xml.etree.ElementTree as ET
 from collections import deque
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import duckdb
 import trustme
+
+from tests.local_http import LocalHttpServer
 
 # sObject -> (demo table SQL, {field: kind}); kinds: id, text, number, integer, boolean,
 # date, datetime.
@@ -434,7 +436,7 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-class SalesforceStandIn:
+class SalesforceStandIn(LocalHttpServer):
     """The stand-in server; use as a context manager. ``instance_url`` and ``ca_path`` are
     what a client needs; ``users`` maps user names to password + security token."""
 
@@ -470,23 +472,10 @@ class SalesforceStandIn:
         ca.cert_pem.write_to_path(str(self.ca_path))
         self._ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         cert.configure_cert(self._ssl)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self._server.socket = self._ssl.wrap_socket(
-            self._server.socket, server_side=True, do_handshake_on_connect=False
-        )
-        self.port = self._server.server_address[1]
-        self.instance_url = f"https://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(_handler(self), tls=self._ssl)
+        self.instance_url = self.base_url
 
-    def __enter__(self) -> SalesforceStandIn:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+    def close(self) -> None:
         self._con.close()
 
     # -- test controls

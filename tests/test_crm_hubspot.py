@@ -51,7 +51,7 @@ def fresh(standin: HubSpotStandIn) -> Iterator[HubSpotStandIn]:
 def _crm(server: HubSpotStandIn, **overrides: Any) -> HubSpotCrm:
     settings: dict[str, Any] = {
         "access_token": TOKEN,
-        "base_url": server.endpoint,
+        "base_url": server.base_url,
         "requests_per_second": FAST,
         "backoff_seconds": 0.01,
     }
@@ -252,7 +252,7 @@ def test_more_than_10000_results_are_complete(large_crm: Path) -> None:
         # the stand-in enforces HubSpot's cap: no `after` past 10,000, a 400 at 10,000
         body = json.dumps({"limit": 200, "after": "10000"}).encode()
         raw = urllib.request.Request(
-            f"{server.endpoint}/crm/v3/objects/deals/search",
+            f"{server.base_url}/crm/v3/objects/deals/search",
             data=body,
             headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
         )
@@ -293,7 +293,7 @@ def test_429_storm_loses_no_rows_and_the_rate_is_never_exceeded(
     assert 300 < expected.num_rows < 1000
     with HubSpotStandIn(demo_files.crm, search_rate=5, retry_after=1) as server:
         server.inject(429, count=3)
-        crm = HubSpotCrm(access_token=TOKEN, base_url=server.endpoint, page_size=100)
+        crm = HubSpotCrm(access_token=TOKEN, base_url=server.base_url, page_size=100)
         actual = crm.search(request)
     assert _comparable(actual) == _comparable(expected)
     statuses = [c.status for c in server.calls]
@@ -345,7 +345,7 @@ def _config_text(server: HubSpotStandIn, demo: DemoFiles) -> str:
     settings = {
         "type": "hubspot",
         "access_token": "${HUBSPOT_TOKEN}",
-        "base_url": server.endpoint,
+        "base_url": server.base_url,
         "requests_per_second": FAST,
     }
     return connection_config_text(demo, "hubspot", settings, role="crm")

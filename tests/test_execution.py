@@ -6,7 +6,7 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,6 +19,7 @@ from playbook_assets.config import load_config_file
 from playbook_assets.factory import build_definitions
 from playbook_assets.runner import execute_playbook
 from tests.conftest import DemoFiles, Project, write_config
+from tests.local_http import LocalHttpServer
 
 SLOW_AND_INDEPENDENT = """
 playbook:
@@ -187,20 +188,14 @@ playbook:
 def test_independent_steps_run_at_once_up_to_max_parallel_steps(
     project: Project, capsys: pytest.CaptureFixture[str], max_parallel: int, expected: int
 ) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     _SlowApi.most = 0
-    try:
+    with LocalHttpServer(_SlowApi) as server:
         text = project.config_path.read_text().replace(
             "retry_attempts: 1", f"retry_attempts: 1\n    max_parallel_steps: {max_parallel}"
         )
         project.config_path.write_text(text)
-        api = f"http://127.0.0.1:{server.server_address[1]}"
-        project.add_playbook("two.yaml", TWO_CALLS.format(api=api))
+        project.add_playbook("two.yaml", TWO_CALLS.format(api=server.base_url))
         code = main(["run", "two_calls", "--config", str(project.config_path), "--json"])
-    finally:
-        server.shutdown()
-        server.server_close()
     report = json.loads(capsys.readouterr().out)
     assert code == 0, report
     assert [step["row_count"] for step in report["steps"]] == [2, 2, 2]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, cast
@@ -32,6 +31,7 @@ from playbook_assets.references import ResolutionContext
 from playbook_assets.sources.api import fetch_rest, records_table
 from playbook_assets.spec import RequestConfig
 from tests.conftest import Project
+from tests.local_http import LocalHttpServer
 
 ITEMS = [
     {"id": i, "name": f"item {i}", "owner": {"email": f"o{i % 3}@example.com"}, "score": i * 1.5}
@@ -153,14 +153,10 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def api() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     Handler.failures = {}
     Handler.requests = []
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with LocalHttpServer(Handler) as server:
+        yield server.base_url
 
 
 def fetch(config: dict[str, Any], parameters: dict[str, Any] | None = None) -> pa.Table:

@@ -58,7 +58,7 @@ def _warehouse(server: BigQueryStandIn, **overrides: Any) -> BigQueryWarehouse:
     settings: dict[str, Any] = {
         "project": server.project,
         "dataset": "analytics",
-        "api_endpoint": server.endpoint,
+        "api_endpoint": server.base_url,
         "request_retry_seconds": 5,
     }
     return BigQueryWarehouse(**{**settings, **overrides})
@@ -234,7 +234,7 @@ def _config_text(server: BigQueryStandIn, demo: DemoFiles) -> str:
         "type": "bigquery",
         "project": server.project,
         "dataset": "analytics",
-        "api_endpoint": server.endpoint,
+        "api_endpoint": server.base_url,
         "request_retry_seconds": 5,
     }
     return connection_config_text(demo, "bq", settings, role="data_warehouse")

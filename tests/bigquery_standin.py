@@ -43,7 +43,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from tests.local_http import LocalHttpServer
+from tests.local_http import LocalHttpServer, QuietHandler
 
 _STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
@@ -228,11 +228,8 @@ class BigQueryStandIn(LocalHttpServer):
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         standin = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
 
             def do_GET(self) -> None:
                 standin._dispatch(self, "GET")

@@ -41,7 +41,7 @@ from pydantic import ValidationError
 from playbook_assets.crm.demo import build_search_query, object_columns
 from playbook_assets.errors import PlaybookError
 from playbook_assets.spec import SearchConfig
-from tests.local_http import LocalHttpServer
+from tests.local_http import LocalHttpServer, QuietHandler
 
 TOKEN = "pat-na1-standin-token"
 MAX_GROUPS, MAX_PER_GROUP, MAX_FILTERS, MAX_PAGE, MAX_BATCH = 5, 6, 18, 200, 1000
@@ -141,14 +141,11 @@ class HubSpotStandIn(LocalHttpServer):
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         standin = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
             # One buffered write per answer and no Nagle delay: keep-alive calls stay fast.
             wbufsize = 1 << 16
             disable_nagle_algorithm = True
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
 
             def do_GET(self) -> None:
                 self._serve("GET")

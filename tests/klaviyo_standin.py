@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import duckdb
 
-from tests.local_http import LocalHttpServer
+from tests.local_http import LocalHttpServer, QuietHandler
 
 PROFILE_FILTERS = {
     "id": {"any", "equals"},
@@ -176,10 +176,7 @@ class KlaviyoStandIn(LocalHttpServer):
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         standin = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 url = urlparse(self.path)
                 params = {k: v[-1] for k, v in parse_qs(url.query).items()}

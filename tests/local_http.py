@@ -47,3 +47,10 @@ class LocalHttpServer:
 
     def close(self) -> None:
         """Release what the stand-in holds besides the server (called once it stopped)."""
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that does not log each request to stderr."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        return

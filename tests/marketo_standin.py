@@ -36,7 +36,7 @@ from urllib.parse import parse_qs, urlparse
 
 import duckdb
 
-from tests.local_http import LocalHttpServer
+from tests.local_http import LocalHttpServer, QuietHandler
 
 _FIELDS = [
     ("id", "integer"),
@@ -134,10 +134,7 @@ class MarketoStandIn(LocalHttpServer):
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         standin = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 self._handle("GET", b"")
 

@@ -38,7 +38,7 @@ from urllib.parse import parse_qs, urlsplit
 import duckdb
 import trustme
 
-from tests.local_http import LocalHttpServer
+from tests.local_http import LocalHttpServer, QuietHandler
 
 # sObject -> (demo table SQL, {field: kind}); kinds: id, text, number, integer, boolean,
 # date, datetime.
@@ -628,7 +628,7 @@ def _login_fault(code: str, message: str) -> tuple[int, str, bytes]:
 
 
 def _handler(standin: SalesforceStandIn) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"
 
         def _serve(self, method: str) -> None:
@@ -647,8 +647,5 @@ def _handler(standin: SalesforceStandIn) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             self._serve("POST")
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
 
     return Handler

@@ -6,9 +6,8 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import dagster as dg
 import pytest
@@ -19,7 +18,7 @@ from playbook_assets.config import load_config_file
 from playbook_assets.factory import build_definitions
 from playbook_assets.runner import execute_playbook
 from tests.conftest import DemoFiles, Project, write_config
-from tests.local_http import LocalHttpServer
+from tests.local_http import LocalHttpServer, QuietHandler
 
 SLOW_AND_INDEPENDENT = """
 playbook:
@@ -142,15 +141,12 @@ def test_step_timeout_must_be_positive(project: Project) -> None:
     assert Path(path).exists()
 
 
-class _SlowApi(BaseHTTPRequestHandler):
+class _SlowApi(QuietHandler):
     """Answers after a pause and records how many requests it served at once."""
 
     lock: ClassVar[threading.Lock] = threading.Lock()
     active: ClassVar[int] = 0
     most: ClassVar[int] = 0
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def do_GET(self) -> None:
         with _SlowApi.lock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, ClassVar, cast
 from urllib.parse import parse_qs, urlparse
 
@@ -31,7 +31,7 @@ from playbook_assets.references import ResolutionContext
 from playbook_assets.sources.api import fetch_rest, records_table
 from playbook_assets.spec import RequestConfig
 from tests.conftest import Project
-from tests.local_http import LocalHttpServer
+from tests.local_http import LocalHttpServer, QuietHandler
 
 ITEMS = [
     {"id": i, "name": f"item {i}", "owner": {"email": f"o{i % 3}@example.com"}, "score": i * 1.5}
@@ -85,15 +85,12 @@ def _graphql_schema() -> GraphQLSchema:
     return GraphQLSchema(query)
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     """REST endpoints with cursor, offset and Link paging, auth, and injected failures."""
 
     schema: ClassVar[GraphQLSchema] = _graphql_schema()
     failures: ClassVar[dict[str, int]] = {}
     requests: ClassVar[list[str]] = []
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()

@@ -36,6 +36,7 @@ from playbook_assets.run_config import (
     REPORT_ASSET,
     TAG_PLAYBOOK,
     asset_key,
+    parameter_values,
     parameters_in_run_config,
 )
 from playbook_assets.run_records import (
@@ -448,7 +449,7 @@ def write_failed_run_record(
     given = parameters_in_run_config(run.run_config, loaded.id)
     run_context = RunContext(
         dagster_run_id=run.run_id,
-        parameters={**_defaults(loaded.spec), **given},
+        parameters=parameter_values(loaded.spec, given),
         data_warehouse=data_warehouse,
         crm=crm,
     )
@@ -458,14 +459,6 @@ def write_failed_run_record(
     artifacts = run_artifacts(instance, run.run_id, loaded.id)
     write_run_record(report, loaded, artifacts, artifacts_dir)
     return report
-
-
-def _defaults(spec: PlaybookSpec) -> dict[str, Any]:
-    return {
-        parameter.name: coerce_parameter(parameter, parameter.default)
-        for parameter in spec.parameters
-        if parameter.default is not None
-    }
 
 
 def prune_job() -> dg.JobDefinition:

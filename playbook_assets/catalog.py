@@ -391,7 +391,7 @@ def validate_playbook(loaded: LoadedPlaybook, config: ExecutorConfig) -> None:
         parameter_names.add(parameter.name)
         if parameter.default is not None:
             try:
-                coerce_parameter(parameter, parameter.default)
+                coerce_parameter(parameter, parameter.default, strict=True)
             except PlaybookValidationError as e:
                 raise e.at(
                     location=document.location(("playbook", "parameters", index, "default"))
@@ -563,7 +563,7 @@ def _validate_operations(loaded: LoadedPlaybook, columns: Mapping[str, list[str]
                 hint="cron looks like '0 6 * * 1-5'; timezone like 'Europe/Paris'",
             ) from e
         try:
-            resolve_parameters(spec, spec.schedule.parameters)
+            resolve_parameters(spec, spec.schedule.parameters, strict=True)
         except PlaybookError as e:
             raise e.at(location=where, field="schedule.parameters") from None
 

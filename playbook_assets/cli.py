@@ -14,11 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-import yaml
-
 from playbook_assets.catalog import PlaybookCatalog, load_catalog, load_playbook_file
 from playbook_assets.config import ExecutorConfig, load_config
 from playbook_assets.errors import PlaybookError, PlaybookValidationError, unknown_name_hint
+from playbook_assets.spec import PlaybookSpec
 
 EXIT_OK = 0
 EXIT_STEP_FAILED = 1
@@ -63,18 +62,27 @@ def _quiet_warnings() -> None:
         warnings.filterwarnings("ignore", category=category)
 
 
-def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
+def _global_options(default: Any) -> argparse.ArgumentParser:
+    """The options every command takes, before or after the command's name."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
         "--config",
         metavar="PATH",
+        default=default,
         help="config file (default: $PLAYBOOK_CONFIG, else ./config/playbook-executor.yaml)",
     )
+    return options
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="playbook",
         description="Run business-intelligence playbooks on Dagster.",
-        parents=[common],
+        parents=[_global_options(None)],
     )
+    # A subcommand's own copy of a global option must not reset what was given before the
+    # subcommand (`playbook --config X run ID`): argparse would write its default over it.
+    common = _global_options(argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     listing = commands.add_parser("list", parents=[common], help="list playbooks")
@@ -287,22 +295,16 @@ def _parse_assignments(items: Sequence[str]) -> dict[str, str]:
     return values
 
 
-def _read_params_file(path: str) -> dict[str, Any]:
+def _read_params_file(path: str, spec: PlaybookSpec) -> dict[str, Any]:
+    from playbook_assets.parameters import params_from_yaml
+
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as e:
         raise PlaybookValidationError(f"cannot read params file {path}: {e.strerror}") from e
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise PlaybookValidationError(f"params file {path} is not valid YAML or JSON: {e}") from e
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise PlaybookValidationError(
-            f"params file {path} must hold a mapping of parameter names to values"
-        )
-    return {str(key): value for key, value in data.items()}
+    except UnicodeDecodeError as e:
+        raise PlaybookValidationError(f"params file {path} is not UTF-8 text") from e
+    return params_from_yaml(text, spec, path)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -310,7 +312,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     config, catalog = _load(args)
     loaded = catalog.get(args.playbook_id)
-    from_file = _read_params_file(args.params_file) if args.params_file else {}
+    from_file = _read_params_file(args.params_file, loaded.spec) if args.params_file else {}
     from_text = _parse_assignments([*args.param, *args.assignments])
     report = run_playbook(
         RunRequest(

@@ -36,8 +36,10 @@ from playbook_assets.run_config import (
     REPORT_ASSET,
     TAG_PLAYBOOK,
     asset_key,
+    parameter_config_type,
     parameter_values,
     parameters_in_run_config,
+    to_config_value,
 )
 from playbook_assets.run_records import (
     manifest_file,
@@ -176,40 +178,17 @@ def parameters_config_schema(spec: PlaybookSpec) -> dict[str, dg.Field] | None:
     return {parameter.name: _config_field(parameter) for parameter in spec.parameters}
 
 
-# One config type per parameter type, shared: Dagster computes each type's schema once.
-_CONFIG_TYPES: dict[str, Any] = {
-    name: dg.Noneable(config_type)
-    for name, config_type in (
-        ("string", dg.String),
-        ("number", dg.Float),
-        ("integer", dg.Int),
-        ("boolean", dg.Bool),
-        ("array", dg.Array(dg.Any)),
-        ("date", dg.String),
-        ("identifier", dg.String),
-    )
-}
-
-
 def _config_field(parameter: ParameterSpec) -> dg.Field:
-    config_type = _CONFIG_TYPES[parameter.type]
+    config_type = parameter_config_type(parameter)
     description = parameter.description or None
     if parameter.default is not None:
+        default = coerce_parameter(parameter, parameter.default, strict=True)
         return dg.Field(
             config_type,
-            default_value=_config_default(parameter),
+            default_value=to_config_value(default),
             description=description,
         )
     return dg.Field(config_type, is_required=parameter.required, description=description)
-
-
-def _config_default(parameter: ParameterSpec) -> Any:
-    value = coerce_parameter(parameter, parameter.default)
-    if parameter.type == "number":
-        return float(value)
-    if parameter.type == "date":
-        return value.isoformat()
-    return value
 
 
 def playbook_multi_asset(plan: PlaybookPlan, config: ExecutorConfig) -> dg.AssetsDefinition:

@@ -9,13 +9,14 @@ records them: ``{"ops": {<playbook id>: {"config": {<parameter>: <value>}}}}``.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
 
 from playbook_assets.parameters import coerce_parameter, resolve_parameters
-from playbook_assets.spec import PlaybookSpec
+from playbook_assets.spec import ParameterSpec, PlaybookSpec
 
 # Dagster's implicit job over every asset of the code location.
 ASSET_JOB = "__ASSET_JOB"
@@ -67,20 +68,49 @@ def parameters_in_run_config(run_config: Mapping[str, Any], playbook_id: str) ->
     return dict(op_config) if isinstance(op_config, dict) else {}
 
 
+# One config type per parameter (and element) type, shared: Dagster computes each type's schema
+# once. Dates travel as ISO text (Dagster has no date type; they are checked when the op starts).
+_SCALAR_CONFIG_TYPES: dict[str, Any] = {
+    "string": dg.String,
+    "number": dg.Float,
+    "integer": dg.Int,
+    "boolean": dg.Bool,
+    "date": dg.String,
+    "identifier": dg.String,
+}
+_CONFIG_TYPES: dict[tuple[str, str | None], Any] = {}
+
+
+def parameter_config_type(parameter: ParameterSpec) -> Any:
+    """The Dagster config type of a parameter: what the launchpad checks before a run starts
+    (a list's elements too, when their type is known)."""
+    element = parameter.element_type if parameter.type == "array" else None
+    key = (parameter.type, element)
+    if key not in _CONFIG_TYPES:
+        if parameter.type == "array":
+            inner = _SCALAR_CONFIG_TYPES[element] if element is not None else dg.Any
+            _CONFIG_TYPES[key] = dg.Noneable(dg.Array(dg.Noneable(inner)))
+        else:
+            _CONFIG_TYPES[key] = dg.Noneable(_SCALAR_CONFIG_TYPES[parameter.type])
+    return _CONFIG_TYPES[key]
+
+
+def to_config_value(value: Any) -> Any:
+    """A coerced parameter value in the shape Dagster config accepts (dates as ISO text)."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [to_config_value(item) for item in value]
+    return value
+
+
 def run_config_values(spec: PlaybookSpec, values: Mapping[str, Any]) -> dict[str, Any]:
     """Coerced parameter values in the shape Dagster config accepts (dates as text)."""
-    out: dict[str, Any] = {}
-    for parameter in spec.parameters:
-        value = values.get(parameter.name)
-        if value is None:
-            continue
-        if parameter.type == "date":
-            out[parameter.name] = value.isoformat()
-        elif parameter.type == "number":
-            out[parameter.name] = float(value)
-        else:
-            out[parameter.name] = value
-    return out
+    return {
+        parameter.name: to_config_value(values[parameter.name])
+        for parameter in spec.parameters
+        if values.get(parameter.name) is not None
+    }
 
 
 def parameter_values(spec: PlaybookSpec, config: Mapping[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 PLAYBOOK_ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 
 ParameterType = Literal["string", "number", "integer", "boolean", "array", "date", "identifier"]
+ElementType = Literal["string", "number", "integer", "boolean", "date"]
 FilterOperator = Literal[
     "EQ",
     "NEQ",
@@ -64,6 +65,42 @@ class ParameterSpec(StrictModel):
     required: bool = Field(
         default=False, description="A run must give a value (only meaningful without a default)."
     )
+    items: ElementType | None = Field(
+        default=None,
+        description="array: the type of every element (string, number, integer, boolean, "
+        "date), so a list compares with a typed column however long it is; default: the type "
+        "of the default's elements when they share one, else as given.",
+    )
+
+    @model_validator(mode="after")
+    def _items_for_arrays(self) -> ParameterSpec:
+        if self.items is not None and self.type != "array":
+            raise ValueError("'items' is only for type: array")
+        return self
+
+    @property
+    def element_type(self) -> ElementType | None:
+        """The declared element type of an array, else the one its default's elements share."""
+        if self.items is not None or self.type != "array":
+            return self.items
+        if not isinstance(self.default, list) or not self.default:
+            return None
+        kinds: set[ElementType | None] = {_yaml_element_type(item) for item in self.default}
+        return next(iter(kinds)) if len(kinds) == 1 else None
+
+
+def _yaml_element_type(item: Any) -> ElementType | None:
+    if isinstance(item, bool):
+        return "boolean"
+    if isinstance(item, int):
+        return "integer"
+    if isinstance(item, float):
+        return "number"
+    if isinstance(item, dt.date):
+        return "date"
+    if isinstance(item, str):
+        return "string"
+    return None
 
 
 class QueryConfig(StrictModel):

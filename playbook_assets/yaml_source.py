@@ -15,10 +15,16 @@ from playbook_assets.errors import PlaybookValidationError, SourceLocation
 PathKey = tuple[str | int, ...]
 
 
-def _yaml12_booleans(loader: type[yaml.SafeLoader]) -> None:
-    """Only true/false are booleans (YAML 1.2), so ``on:``, ``yes`` and ``no`` stay text."""
+_YAML11_ONLY = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
+
+
+def _yaml12_scalars(loader: type[yaml.SafeLoader]) -> None:
+    """Booleans, integers and floats as YAML 1.2 reads them, not YAML 1.1: only true/false are
+    booleans (``on:``, ``yes`` and ``NO`` stay text), ``00123`` is 123 (not octal 83) and
+    ``12:30`` is text (not the sexagesimal 750), ``1e3`` is a float. A value that must stay
+    text is quoted; checks by declared type say so."""
     loader.yaml_implicit_resolvers = {
-        first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:bool"]
+        first: [(tag, regex) for tag, regex in resolvers if tag not in _YAML11_ONLY]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
     loader.add_implicit_resolver(
@@ -26,6 +32,32 @@ def _yaml12_booleans(loader: type[yaml.SafeLoader]) -> None:
         re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
         list("tTfF"),
     )
+    loader.add_implicit_resolver(
+        "tag:yaml.org,2002:int",
+        re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+        list("-+0123456789"),
+    )
+    loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(
+            r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+            r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+        ),
+        list("-+.0123456789"),
+    )
+    loader.add_constructor("tag:yaml.org,2002:int", _construct_yaml12_int)
+
+
+def _construct_yaml12_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    """YAML 1.2 integers: a leading zero is a decimal digit (PyYAML would read octal)."""
+    text = str(loader.construct_scalar(node))
+    sign = -1 if text.startswith("-") else 1
+    digits = text.lstrip("+-")
+    if digits.startswith("0x"):
+        return sign * int(digits[2:], 16)
+    if digits.startswith("0o"):
+        return sign * int(digits[2:], 8)
+    return sign * int(digits, 10)
 
 
 # libyaml's parser when PyYAML was built with it: about fifteen times faster on large catalogs.
@@ -33,15 +65,16 @@ _FastSafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeL
 
 
 class PlaybookYamlLoader(_FastSafeLoader):
-    """The safe loader with YAML 1.2 booleans: only true/false, so ``on:`` stays a key."""
+    """The safe loader with YAML 1.2 scalars: only true/false are booleans, so ``on:`` stays a
+    key; no octal or sexagesimal numbers."""
 
 
 class _DiagnosticYamlLoader(yaml.SafeLoader):
     """The pure-Python parser, whose syntax error messages are more precise than libyaml's."""
 
 
-_yaml12_booleans(PlaybookYamlLoader)
-_yaml12_booleans(_DiagnosticYamlLoader)
+_yaml12_scalars(PlaybookYamlLoader)
+_yaml12_scalars(_DiagnosticYamlLoader)
 
 
 @dataclass(frozen=True)

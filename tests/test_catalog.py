@@ -136,6 +136,29 @@ def test_bad_parameter_default(project: Project) -> None:
     assert "parameter 'min_arr' expects a number" in message
 
 
+@pytest.mark.parametrize(
+    ("parameter", "hint"),
+    [
+        ("{name: zip, type: string, default: 00123}", 'quote it in the YAML, e.g. "123"'),
+        ("{name: n, type: number, default: '50000'}", "for example n=50000"),
+        ("{name: n, type: integer, default: 2.5}", "for example n=100"),
+        ("{name: b, type: boolean, default: 'yes'}", "for example b=true"),
+        ("{name: a, type: array, default: 'a,b'}", "for example a="),
+        ("{name: a, type: array, items: integer, default: [1, x]}", "for example a="),
+    ],
+)
+def test_a_default_that_does_not_have_its_declared_type_is_refused(
+    project: Project, parameter: str, hint: str
+) -> None:
+    text = GOOD.replace(
+        "    - name: min_arr\n      type: number\n      default: 1000\n",
+        f"    - name: min_arr\n      type: number\n      default: 1000\n    - {parameter}\n",
+    )
+    message = error_of(project, text)
+    assert "x.yaml:8:" in message and "expects" in message
+    assert hint in message
+
+
 def test_unknown_step_type(project: Project) -> None:
     text = GOOD.replace("type: filter", "type: filtre")
     message = error_of(project, text)

@@ -87,6 +87,147 @@ def test_validate_given_paths(project: Project, capsys: pytest.CaptureFixture[st
     assert "elsewhere.yaml:2: field 'id': String should match pattern" in err
 
 
+def test_global_options_before_or_after_the_command(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.add_playbook(
+        "mine.yaml",
+        "playbook:\n  id: mine\n  name: Mine\n  steps:\n"
+        "    - {id: a, type: query, config: {template: 'SELECT 1 AS x'}}\n",
+    )
+    elsewhere = project.root / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "x").mkdir()
+    os.chdir(elsewhere / "x")  # ./config/ is not the project's: only --config finds it
+    for argv in (
+        ["--config", str(project.config_path), "list", "--json"],
+        ["list", "--config", str(project.config_path), "--json"],
+    ):
+        assert main(argv) == EXIT_OK
+        ids = [p["id"] for p in json.loads(capsys.readouterr().out)["playbooks"]]
+        assert "mine" in ids, argv
+
+
+def test_params_file_keeps_the_text_of_string_parameters(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.add_playbook(
+        "texts.yaml",
+        """
+        playbook:
+          id: texts
+          name: Texts
+          parameters:
+            - {name: zip, type: string}
+            - {name: at, type: string}
+            - {name: answer, type: string}
+            - {name: sci, type: string}
+            - {name: big, type: integer}
+          steps:
+            - id: echo
+              type: query
+              config:
+                template: "SELECT {{zip}} AS zip, {{at}} AS at, {{answer}} AS answer,
+                  {{sci}} AS sci, {{big}} AS big"
+        """,
+    )
+    params = project.root / "params.yaml"
+    params.write_text(
+        "zip: 00123\nat: 12:30\nanswer: NO\nsci: 1e3\nbig: 123456789012345678901234567890\n"
+    )
+    code, out, err = cli(project, capsys, "run", "texts", "--params-file", str(params))
+    assert code == EXIT_OK, err
+    report = report_of(out)
+    assert report["metadata"]["parameters_used"] == {
+        "zip": "00123",
+        "at": "12:30",
+        "answer": "NO",
+        "sci": "1e3",
+        "big": 123456789012345678901234567890,
+    }
+    assert '"big": 123456789012345678901234567890' in out
+    stored = duckdb.connect().sql(
+        f"FROM read_parquet('{project.artifacts_dir}/data/texts/echo/*.parquet')"
+    )
+    assert stored.fetchall() == [("00123", "12:30", "NO", "1e3", 123456789012345678901234567890)]
+    params.write_text("zip: [1, 2]\n")
+    code, out, err = cli(project, capsys, "run", "texts", "--params-file", str(params))
+    assert code == EXIT_INVALID and out == ""
+    assert "params.yaml:1: parameter 'zip' expects a string, got a list" in err
+
+
+def test_number_parameters_are_exact_or_refused(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.add_playbook(
+        "numbers.yaml",
+        """
+        playbook:
+          id: numbers
+          name: Numbers
+          parameters:
+            - {name: n, type: number, default: 1}
+          steps:
+            - id: echo
+              type: query
+              config: {template: "SELECT CAST({{n}} AS VARCHAR) AS n"}
+        """,
+    )
+    for given, expected in (("0.1", "0.1"), ("9007199254740992", "9007199254740992")):
+        code, out, err = cli(project, capsys, "run", "numbers", f"n={given}", "--no-artifacts")
+        assert code == EXIT_OK, err
+        assert report_of(out)["metadata"]["parameters_used"] == {"n": json.loads(given)}
+    for given in ("12345678901234567", "0.1000000000000000055511151231257827"):
+        code, out, err = cli(project, capsys, "run", "numbers", f"n={given}")
+        assert code == EXIT_INVALID and out == ""
+        assert f"parameter 'n': '{given}' has more digits than a number parameter" in err
+        assert "type: integer" in err
+
+
+def test_a_long_array_parameter_compares_with_a_numeric_column(
+    project: Project, capsys: pytest.CaptureFixture[str], demo_files: DemoFiles
+) -> None:
+    project.add_playbook(
+        "ids.yaml",
+        """
+        playbook:
+          id: ids
+          name: Ids
+          parameters:
+            - {name: ids, type: array, items: integer, default: [1]}
+          steps:
+            - id: picked
+              type: query
+              config:
+                template: "SELECT count(*) AS n FROM analytics.accounts
+                  WHERE account_id IN ({{ids}})"
+        """,
+    )
+    with duckdb.connect(str(demo_files.warehouse), read_only=True) as con:
+        ids = [row[0] for row in con.sql("SELECT account_id FROM analytics.accounts").fetchall()]
+        # Every third id, and as many unknown ones: more than the 1000 bound as a table.
+        given = ids[::3] + [max(ids) + 1 + i for i in range(len(ids[::3]))]
+        assert len(given) > 1000
+        expected = con.execute(
+            "SELECT count(*) FROM analytics.accounts WHERE list_contains($ids, account_id)",
+            {"ids": given},
+        ).fetchone()
+    assert expected is not None and expected[0] == len(ids[::3])
+    text = ",".join(str(i) for i in given)
+    code, out, err = cli(project, capsys, "run", "ids", f"ids={text}", "--no-artifacts")
+    assert code == EXIT_OK, err
+    report = report_of(out)
+    assert report["outputs"] == {} and report["steps"][0]["row_count"] == 1
+    assert report["insights"] == ["picked: 1 rows"]
+    instance = dg.DagsterInstance.from_config(str(project.dagster_home))
+    records = instance.fetch_materializations(dg.AssetKey(["ids", "picked"]), limit=1).records
+    materialization = records[0].asset_materialization
+    assert materialization is not None
+    assert materialization.metadata["bound_lists"].value == {"playbook_list_ids": len(given)}
+    facts: Any = materialization.metadata["facts"].value
+    assert facts["first"] == {"n": expected[0]}
+
+
 def test_run_unknown_playbook(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = cli(project, capsys, "run", "presales")
     assert code == EXIT_INVALID and out == ""

@@ -172,7 +172,7 @@ def test_materialize_with_real_resources(project: Project, demo_files: DemoFiles
     metadata = event.asset_materialization.metadata
     assert metadata["dagster/row_count"].value == sum(row[1] for row in expected)
     sql = metadata["sql"].value
-    assert "arr >= 100000.0 AND segment IN ('enterprise', 'mid-market')" in str(sql)
+    assert "arr >= 100000 AND segment IN ('enterprise', 'mid-market')" in str(sql)
     schema: Any = metadata["dagster/column_schema"].value
     assert [column.name for column in schema.columns] == [
         "account_id",

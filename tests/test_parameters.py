@@ -320,7 +320,7 @@ def test_required_parameter_given_as_null_is_missing() -> None:
 
 
 def test_required_parameter_with_a_default_uses_the_default() -> None:
-    playbook = _playbook({"name": "limit", "type": "integer", "default": "10", "required": True})
+    playbook = _playbook({"name": "limit", "type": "integer", "default": 10, "required": True})
     assert resolve_parameters(playbook, {}) == {"limit": 10}
 
 

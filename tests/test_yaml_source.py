@@ -201,6 +201,24 @@ def test_other_scalars_keep_their_yaml_types() -> None:
     assert str(document.data["d"]) == "2026-01-31"
 
 
+def test_numbers_are_read_as_yaml_1_2_reads_them() -> None:
+    # YAML 1.1 (PyYAML's default) reads 00123 as octal 83 and 12:30 as the sexagesimal 750.
+    document = load_yaml(
+        "zip: 00123\nat: 12:30\nsci: 1e3\nhex: 0x1F\noct: 0o17\nneg: -007\nword: NO\n",
+        "x.yaml",
+    )
+    assert document.data == {
+        "zip": 123,
+        "at": "12:30",
+        "sci": 1000.0,
+        "hex": 31,
+        "oct": 15,
+        "neg": -7,
+        "word": "NO",
+    }
+    assert yaml.safe_load("zip: 00123\nat: 12:30") == {"zip": 83, "at": 750}
+
+
 def test_loader_does_not_change_pyyaml_safe_loader() -> None:
     assert yaml.safe_load("on: yes") == {True: True}
 

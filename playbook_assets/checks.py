@@ -3,6 +3,18 @@
 A check runs inside the step that produced the table (no second read of the data) and its
 result is recorded as an asset check evaluation; a blocking check that fails stops the
 downstream steps.
+
+NULLs are treated as SQL and dbt treat them:
+
+- ``not_null``: fails on each row where any listed column is NULL (observed: those rows).
+- ``unique``: rows where a listed column is NULL are ignored (NULLs are never equal, as in a
+  SQL UNIQUE constraint and dbt's ``unique``); fails when a value, or a combination of the
+  listed columns, occurs more than once (observed: how many such values).
+- ``accepted_values``: NULL passes (``NULL NOT IN (...)`` is not true, as in dbt); fails on
+  each row with a value outside the list (observed: those rows).
+- ``expression``: an aggregate that must be true; false fails, NULL (e.g. ``MIN(x) > 0`` over
+  no rows or only NULLs) passes, as in dbt's ``expression_is_true`` (observed: the value).
+- ``row_count``: the number of rows against ``min``/``max``.
 """
 
 from __future__ import annotations
@@ -73,31 +85,38 @@ def evaluate(check: CheckSpec, table: pa.Table, key: dg.AssetKey) -> dg.AssetChe
         passed=passed,
         severity=severity,
         description=describe(check),
-        metadata={"observed": observed},
+        metadata={"observed": dg.MetadataValue.null() if observed is None else observed},
     )
 
 
-def _evaluate(check: CheckSpec, table: pa.Table) -> tuple[bool, str | int | float | bool]:
+def _evaluate(check: CheckSpec, table: pa.Table) -> tuple[bool, str | int | float | bool | None]:
+    """Whether the check passes, and what it observed (see the module doc for NULLs)."""
     columns = table.column_names
     if check.type == "row_count":
         rows = table.num_rows
         ok = (check.min is None or rows >= check.min) and (check.max is None or rows <= check.max)
         return ok, rows
     if check.type == "not_null":
-        nulls = sum(
-            table.column(resolve_column(c, columns, "not_null check")).null_count
-            for c in check.columns
+        names = [
+            quote_identifier(resolve_column(c, columns, "not_null check")) for c in check.columns
+        ]
+        nulls = _scalar(
+            table,
+            f"SELECT count(*) FROM checked WHERE {' OR '.join(f'{n} IS NULL' for n in names)}",
         )
         return nulls == 0, nulls
     if check.type == "unique":
         names = [
             quote_identifier(resolve_column(c, columns, "unique check")) for c in check.columns
         ]
-        duplicates = _scalar(
+        listed = ", ".join(names)
+        duplicated = _scalar(
             table,
-            f"SELECT count(*) - count(DISTINCT ({', '.join(names)})) FROM checked",
+            f"SELECT count(*) FROM (SELECT {listed} FROM checked "
+            f"WHERE {' AND '.join(f'{n} IS NOT NULL' for n in names)} "
+            f"GROUP BY {listed} HAVING count(*) > 1)",
         )
-        return duplicates == 0, int(duplicates)
+        return duplicated == 0, duplicated
     if check.type == "accepted_values":
         column = quote_identifier(resolve_column(str(check.column), columns, "accepted_values"))
         allowed = sql_literal(list(check.values), "duckdb")
@@ -109,7 +128,14 @@ def _evaluate(check: CheckSpec, table: pa.Table) -> tuple[bool, str | int | floa
         return outside == 0, int(outside)
     result = aggregate_table(table, [], [("passed", str(check.expression))])
     value = result.column("passed")[0].as_py()
-    return value is True, bool(value)
+    if value is not None and not isinstance(value, bool):
+        raise PlaybookError(
+            f"the expression gives {value!r}, not true or false",
+            hint="compare the aggregate with something, e.g. SUM(arr) > 0",
+        )
+    # As dbt's expression_is_true: only a false result fails; NULL (nothing to compare, e.g.
+    # MIN over no rows) passes, and is reported as observed null.
+    return value is not False, value
 
 
 def _scalar(table: pa.Table, sql: str) -> int:

@@ -39,6 +39,7 @@ from playbook_assets.report import (
     FACTS_METADATA_KEY,
     product_run_id,
 )
+from playbook_assets.result_tables import checked_result
 from playbook_assets.sources.files import file_format, read_files, resolve_file_path
 from playbook_assets.spec import (
     AnyStep,
@@ -54,6 +55,8 @@ from playbook_assets.warehouses.base import WarehouseResource
 Step = AnyStep
 REQUEST_SHA256_KEY = "request_sha256"
 ATTEMPTS_KEY = "attempts"
+# Columns stored as their text because Parquet cannot hold their type: {column: why}.
+AS_TEXT_KEY = "columns_as_text"
 # Lists a query read as tables rather than literals: {relation: number of values}.
 BOUND_LISTS_KEY = "bound_lists"
 PREVIEW_ROWS = 5
@@ -194,7 +197,7 @@ def execute_step(
         prepared: StepRequest | None = None
         try:
             prepared = prepare_step(context, loaded, step, connection, resolution, timeout)
-            table = prepared.send()
+            checked = checked_result(prepared.send())
         except (SourceUnreachableError, TransientStepError) as e:
             e.at(location=location, step=step.id)
             if attempt < settings.retry_attempts:
@@ -211,9 +214,10 @@ def execute_step(
             **prepared.metadata,
             REQUEST_SHA256_KEY: prepared.fingerprint,
             ATTEMPTS_KEY: attempt + 1,
+            AS_TEXT_KEY: checked.as_text or None,
         }
         return build_output(
-            table,
+            checked.table,
             settings,
             request=prepared.request,
             elapsed_ms=(time.perf_counter() - started) * 1000,

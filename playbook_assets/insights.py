@@ -60,6 +60,36 @@ def _number(value: Any) -> float:
     return float(value)
 
 
+def _exact(value: Any) -> int | decimal.Decimal:
+    """A number as an int or Decimal, so formatting keeps every digit."""
+    if isinstance(value, bool):
+        raise TypeError(f"{value!r} is not a number")
+    if isinstance(value, int | decimal.Decimal):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} is not a finite number")
+        return decimal.Decimal(repr(value))
+    if isinstance(value, str):  # an exact decimal kept as text (see json_value)
+        return decimal.Decimal(value)
+    raise TypeError(f"{value!r} is not a number")
+
+
+def format_integer(value: Any) -> str:
+    """A number rounded half away from zero to a whole number, with thousands separators and
+    every digit (``1,861``)."""
+    exact = _exact(value)
+    whole = exact if isinstance(exact, int) else int(exact.to_integral_value(decimal.ROUND_HALF_UP))
+    return f"{whole:,}"
+
+
+def format_decimal(value: Any, places: int = 1) -> str:
+    """A number with ``places`` decimals and thousands separators, exact (``1,234.5``)."""
+    exact = decimal.Decimal(_exact(value))
+    quantum = decimal.Decimal(1).scaleb(-places)
+    return f"{exact.quantize(quantum, decimal.ROUND_HALF_UP):,}"
+
+
 def _format_date(value: Any) -> str:
     day = dt.date.fromisoformat(value[:10]) if isinstance(value, str) else value
     if not isinstance(day, dt.date):
@@ -68,10 +98,10 @@ def _format_date(value: Any) -> str:
 
 
 FILTERS: Mapping[str, Callable[[Any], str]] = {
-    "money": lambda value: format_money(_number(value)),
-    "pct": lambda value: f"{_number(value) * 100:.0f}%",
-    "int": lambda value: f"{round(_number(value)):,}",
-    "number": lambda value: f"{_number(value):,.1f}",
+    "money": lambda value: format_money(_number(_exact(value))),
+    "pct": lambda value: f"{format_decimal(decimal.Decimal(_exact(value)) * 100, 0)}%",
+    "int": format_integer,
+    "number": format_decimal,
     "date": _format_date,
 }
 
@@ -153,32 +183,105 @@ def check_insight(
 
 
 def table_facts(table: pa.Table) -> dict[str, Any]:
-    """What insights may quote of a result: its size, first row and numeric statistics."""
+    """What insights may quote of a result: its size, first row and numeric statistics.
+
+    Statistics skip identifier columns (``id``, ``*_id``, ``AccountId``: a sum of ids means
+    nothing). They are computed by DuckDB, whose integer sums widen to 128 bits instead of
+    wrapping around as Arrow's do, and every value is exact in JSON (``json_value``).
+    """
     facts: dict[str, Any] = {"row_count": table.num_rows, "first": {}}
     if table.num_rows:
         facts["first"] = {k: json_value(v) for k, v in table.slice(0, 1).to_pylist()[0].items()}
     for statistic in STATISTICS:
         facts[statistic] = {}
-    for field in table.schema:
-        if not _numeric(field.type):
-            continue
-        column = table.column(field.name)
-        for statistic, function in zip(STATISTICS, ("sum", "mean", "min", "max"), strict=True):
-            facts[statistic][field.name] = json_value(_compute(function, column).as_py())
+    measured = [
+        field.name
+        for field in table.schema
+        if _numeric(field.type) and not is_identifier_column(field.name)
+    ]
+    if not measured:
+        return facts
+    import duckdb
+
+    selects = [
+        f"{function}({_quoted(name)})"
+        for name in measured
+        for function in ("sum", "avg", "min", "max")
+    ]
+    with duckdb.connect() as connection:
+        connection.register("measured", table.select(measured))
+        try:
+            found = connection.execute(f"SELECT {', '.join(selects)} FROM measured").fetchone()
+            values: list[Any] = list(found or ())
+        except duckdb.OutOfRangeException:
+            # A sum past 38 digits: that statistic is left out rather than approximated.
+            values = [_statistic(connection, select) for select in selects]
+    for index, name in enumerate(measured):
+        for offset, statistic in enumerate(STATISTICS):
+            facts[statistic][name] = json_value(values[index * 4 + offset])
     return facts
 
 
-def json_value(value: Any) -> Any:
-    """A value as JSON: decimals as floats, dates as ISO text, NaN as null."""
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, float) and not math.isfinite(value):
+def _statistic(connection: Any, select: str) -> Any:
+    try:
+        found = connection.execute(f"SELECT {select} FROM measured").fetchone()
+    except Exception:  # overflow of this one statistic
         return None
+    return found[0] if found else None
+
+
+_IDENTIFIER_COLUMN = re.compile(r"(?:^|_)(?:id|ID|Id)$|[a-z0-9]Id$")
+
+
+def is_identifier_column(name: str) -> bool:
+    """Whether a column holds identifiers (``id``, ``account_id``, ``hs_object_id``,
+    ``AccountId``), whose sums and averages mean nothing."""
+    return _IDENTIFIER_COLUMN.search(name) is not None
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def json_value(value: Any) -> Any:
+    """A value as exact JSON.
+
+    Integers (including 128-bit sums, which Arrow hands over as decimals with no fraction) are
+    JSON integers with every digit; a decimal is a JSON number when its shortest float text is
+    the same number (it always is up to 15 significant digits), else its exact text as a
+    string; dates and times are ISO text, bytes hex, NaN null. Structs, lists and maps keep
+    their shape; anything else is its text.
+    """
+    if isinstance(value, bool) or value is None or isinstance(value, str | int):
+        return value
+    if isinstance(value, decimal.Decimal):
+        return exact_decimal(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
     if isinstance(value, dt.date | dt.datetime | dt.time):
         return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return str(value)
     if isinstance(value, bytes):
         return value.hex()
-    return value
+    if isinstance(value, dict):
+        return {str(key): json_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_value(item) for item in value]
+    return str(value)
+
+
+def exact_decimal(value: decimal.Decimal) -> int | float | str | None:
+    """A decimal as an exact JSON value: an int when whole, a float when the float's text is
+    the same number, else the decimal's own text."""
+    if not value.is_finite():
+        return None
+    if value == value.to_integral_value():
+        return int(value)
+    number = float(value)
+    if decimal.Decimal(repr(number)) == value:
+        return number
+    return format(value.normalize(), "f")
 
 
 def render_insight(
@@ -231,12 +334,12 @@ def format_metric(name: str, value: Any) -> str:
     if value is None:
         return "n/a"
     if isinstance(value, int | float | decimal.Decimal) and not isinstance(value, bool):
-        number = float(value)
         if MONEY_COLUMN.search(name):
-            return format_money(number)
-        if isinstance(value, int) or number.is_integer():
-            return f"{int(number):,}"
-        return f"{number:,.1f}"
+            return format_money(float(value))
+        exact = _exact(value)
+        if isinstance(exact, int) or exact == exact.to_integral_value():
+            return format_integer(exact)
+        return format_decimal(exact)
     return str(value)
 
 
@@ -254,13 +357,14 @@ def default_insights(
     money = [column for column in facts["sum"] if MONEY_COLUMN.search(column)]
     if include_totals:
         insights += [
-            f"Total {column} in {name}: {format_money(float(facts['sum'][column]))}"
+            f"Total {column} in {name}: {format_money(_number(_exact(facts['sum'][column])))}"
             for column in money
             if facts["sum"][column] is not None
         ]
     top = facts.get("top")
     if top:
-        insights.append(f"Top by {top['column']}: {top['label']} ({format_money(top['value'])})")
+        value = format_money(_number(_exact(top["value"])))
+        insights.append(f"Top by {top['column']}: {top['label']} ({value})")
     return insights
 
 
@@ -277,7 +381,7 @@ def top_row(table: pa.Table) -> dict[str, Any] | None:
     row = table.slice(index, 1).to_pylist()[0]
     if row[money[0]] is None:
         return None
-    return {"column": money[0], "label": row[label], "value": float(row[money[0]])}
+    return {"column": money[0], "label": json_value(row[label]), "value": json_value(row[money[0]])}
 
 
 def _numeric(arrow_type: pa.DataType) -> bool:

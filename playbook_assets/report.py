@@ -8,7 +8,6 @@ report as complete as a successful one.
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -250,10 +249,8 @@ def assemble_run_report(
 
 
 def json_default(value: Any) -> Any:
-    """JSON for values Arrow and parameters produce (dates, decimals)."""
-    if isinstance(value, dt.datetime | dt.date | dt.time | decimal.Decimal | bytes):
-        return json_value(value)
-    return str(value)
+    """JSON for values Arrow and parameters produce (dates, exact decimals, bytes)."""
+    return json_value(value)
 
 
 def _metadata_value(value: Any) -> Any:

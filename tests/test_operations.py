@@ -472,3 +472,62 @@ def test_every_check_kind_fails_on_bad_data(
         "accepted_values_segment": (False, "error", 1),
         "positive_arr": (False, "warn", False),
     }
+
+
+def test_checks_treat_nulls_as_sql_and_dbt_do(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = "(1, 'a', 'x'), (2, NULL, 'x'), (NULL, 'b', NULL), (NULL, 'b', NULL), (3, 'b', 'y')"
+    steps = f"""
+    - id: nulls
+      type: query
+      config:
+        template: "SELECT * FROM (VALUES {rows}) AS t(id, segment, region)"
+      checks:
+        - {{type: unique, columns: [id]}}
+        - {{type: unique, name: unique_pair, columns: [segment, region]}}
+        - {{type: not_null, columns: [segment, region]}}
+        - {{type: accepted_values, column: segment, values: [a, b]}}
+        - {{type: expression, name: min_of_nothing,
+           expression: "MIN(CASE WHEN id > 10 THEN id END) > 0"}}
+        - {{type: expression, name: max_positive, expression: "MAX(id) > 0"}}
+    """
+    project.add_playbook("n.yaml", playbook("nulls", "", steps))
+    assert main(["run", "nulls", "--config", str(project.config_path), "--json"]) == EXIT_OK
+    report = json.loads(capsys.readouterr().out)
+    observed = {c["check"]: (c["passed"], c["observed"]) for c in report["checks"]}
+
+    # The same checks as plain SQL, the way dbt's generic tests are written.
+    data = f"(VALUES {rows}) AS t(id, segment, region)"
+    con = duckdb_connection()
+
+    def count(sql: str) -> int:
+        found = con.execute(sql).fetchone()
+        assert found is not None
+        return int(found[0])
+
+    unique_id = count(
+        f"SELECT count(*) FROM (SELECT id FROM {data} WHERE id IS NOT NULL "
+        "GROUP BY id HAVING count(*) > 1)"
+    )
+    unique_pair = count(
+        f"SELECT count(*) FROM (SELECT segment, region FROM {data} WHERE segment IS NOT NULL "
+        "AND region IS NOT NULL GROUP BY segment, region HAVING count(*) > 1)"
+    )
+    nulls = count(f"SELECT count(*) FROM {data} WHERE segment IS NULL OR region IS NULL")
+    outside = count(f"SELECT count(*) FROM {data} WHERE segment NOT IN ('a', 'b')")
+    assert (unique_id, unique_pair, nulls, outside) == (0, 0, 3, 0)
+    assert observed == {
+        "unique_id": (True, unique_id),
+        "unique_pair": (True, unique_pair),
+        "not_null_segment_region": (False, nulls),
+        "accepted_values_segment": (True, outside),
+        "min_of_nothing": (True, None),
+        "max_positive": (True, True),
+    }
+
+
+def duckdb_connection() -> Any:
+    import duckdb
+
+    return duckdb.connect()

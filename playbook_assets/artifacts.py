@@ -127,12 +127,52 @@ def partition_path_segment(partition_key: str) -> str:
     return _UNSAFE_PATH_CHARACTERS.sub("_", partition_key) or "_"
 
 
+@dataclass(frozen=True)
+class PartitionedResult:
+    """The results of a run over a range of partitions, one per partition, each stored on its
+    own (the op records each partition's metadata: its path, sha256 and rows)."""
+
+    parts: dict[str, EncodedTable | pa.Table]
+
+
+def artifact_file(
+    base_dir: str | Path, key: dg.AssetKey, run_id: str, partition: str | None
+) -> Path:
+    """Where a run's result of an asset (and partition) is stored."""
+    folder = Path(base_dir, "data", *key.path)
+    if partition is not None:
+        folder = folder / partition_path_segment(partition)
+    return folder / f"{run_id}.parquet"
+
+
+def store_encoded(encoded: EncodedTable, path: Path) -> None:
+    """Store an encoded result at ``path`` (a link to the same bytes stored earlier in the
+    run, when there are some: a data output is its step's table)."""
+    stored = next((earlier for earlier in encoded.stored_at if earlier.exists()), None)
+    if stored is not None:
+        link_artifact(stored, path)
+    else:
+        atomic_write_bytes(path, encoded.parquet, overwrite=False)
+    encoded.stored_at.append(path)
+
+
+def _encoded(obj: EncodedTable | pa.Table, key: dg.AssetKey) -> EncodedTable:
+    if isinstance(obj, EncodedTable):
+        return obj
+    if not isinstance(obj, pa.Table):
+        raise TerminalStepError(
+            f"{key.to_user_string()} returned {type(obj).__name__}, not an Arrow table"
+        )
+    return encode_table(obj)
+
+
 class ArtifactIOManager(dg.ConfigurableIOManager):
     """Stores each step and output result as zstd Parquet under ``<base_dir>/data/``.
 
     One immutable file per asset, partition and run
     (``data/<playbook>/<asset>/[<partition>/]<dagster run id>.parquet``), with its path,
-    sha256, byte size and row count in the materialization metadata. A step that runs
+    sha256, byte size and row count in the materialization metadata. A run over a range of
+    partitions stores one file per partition (``PartitionedResult``). A step that runs
     without its upstream in the same run reads the upstream's latest materialization of the
     same partition.
     """
@@ -141,29 +181,29 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
 
     def artifact_path(self, asset_key: dg.AssetKey, run_id: str, partition: str | None) -> Path:
         """Where a run's result of an asset (and partition) is stored."""
-        folder = Path(self.base_dir, "data", *asset_key.path)
-        if partition is not None:
-            folder = folder / partition_path_segment(partition)
-        return folder / f"{run_id}.parquet"
+        return artifact_file(self.base_dir, asset_key, run_id, partition)
 
-    def handle_output(self, context: dg.OutputContext, obj: EncodedTable | pa.Table) -> None:
+    def handle_output(
+        self, context: dg.OutputContext, obj: EncodedTable | pa.Table | PartitionedResult
+    ) -> None:
         """Store a result and record where it is and what it hashes to."""
-        encoded = obj if isinstance(obj, EncodedTable) else None
-        if encoded is None:
-            if not isinstance(obj, pa.Table):
+        key = context.asset_key
+        if isinstance(obj, PartitionedResult):
+            expected = set(context.asset_partition_keys)
+            if set(obj.parts) != expected:
                 raise TerminalStepError(
-                    f"{context.asset_key.to_user_string()} returned {type(obj).__name__}, "
-                    "not an Arrow table"
+                    f"{key.to_user_string()}: results for partitions {sorted(obj.parts)} "
+                    f"where the run covers {sorted(expected)}"
                 )
-            encoded = encode_table(obj)
+            for partition, part in obj.parts.items():
+                store_encoded(
+                    _encoded(part, key), self.artifact_path(key, context.run_id, partition)
+                )
+            return
+        encoded = _encoded(obj, key)
         partition = _partition_of(context) if context.has_asset_partitions else None
-        path = self.artifact_path(context.asset_key, context.run_id, partition)
-        stored = next((earlier for earlier in encoded.stored_at if earlier.exists()), None)
-        if stored is not None:
-            link_artifact(stored, path)
-        else:
-            atomic_write_bytes(path, encoded.parquet, overwrite=False)
-        encoded.stored_at.append(path)
+        path = self.artifact_path(key, context.run_id, partition)
+        store_encoded(encoded, path)
         context.add_output_metadata(
             {
                 PATH_METADATA_KEY: dg.MetadataValue.path(str(path)),
@@ -174,8 +214,16 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext) -> pa.Table:
         """Read a stored result: the upstream run's, else the latest materialization's
-        (what ``Definitions.load_asset_value`` returns)."""
+        (what ``Definitions.load_asset_value`` returns); over a range of partitions, every
+        partition's rows."""
         key = context.asset_key
+        if context.has_asset_partitions and len(context.asset_partition_keys) > 1:
+            return pa.concat_tables(
+                [
+                    read_latest_result(context.instance, key, partition)
+                    for partition in context.asset_partition_keys
+                ]
+            )
         partition = _partition_of(context) if context.has_asset_partitions else None
         upstream = context.upstream_output
         run_id = upstream.run_id if upstream is not None else None
@@ -205,11 +253,15 @@ def read_latest_result(
 
 
 def _partition_of(context: dg.OutputContext | dg.InputContext) -> str:
-    """The partition key, or ``start...end`` for the range a single-run backfill covers."""
+    """The one partition of a result: a range is stored one partition at a time."""
     key_range = context.asset_partition_key_range
-    if key_range.start == key_range.end:
-        return key_range.start
-    return f"{key_range.start}...{key_range.end}"
+    if key_range.start != key_range.end:
+        raise TerminalStepError(
+            f"{context.asset_key.to_user_string()}: one result for the partitions "
+            f"{key_range.start} to {key_range.end}; a range is stored one table per partition",
+            hint="return a PartitionedResult with each partition's table",
+        )
+    return key_range.start
 
 
 def latest_artifact(

@@ -29,7 +29,7 @@ from playbook_assets.errors import (
 from playbook_assets.expressions import check_columns, parse_condition, parse_join_on, parse_metric
 from playbook_assets.insights import check_insight
 from playbook_assets.parameters import coerce_parameter, resolve_parameters
-from playbook_assets.partitions import reference_names
+from playbook_assets.partitions import has_time, reference_names
 from playbook_assets.references import Reference, walk_references, whole_reference
 from playbook_assets.registry import connection_type
 from playbook_assets.spec import (
@@ -449,6 +449,8 @@ def validate_playbook(loaded: LoadedPlaybook, config: ExecutorConfig) -> None:
             hint="remove one of these references or depends_on entries",
         ) from e
 
+    _check_partition_columns(loaded, order, dependencies)
+
     # Outputs.
     for index, output in enumerate(spec.outputs):
         where = document.location(("playbook", "outputs", index, "source"))
@@ -601,6 +603,54 @@ def _validate_operations(loaded: LoadedPlaybook, columns: Mapping[str, list[str]
                 location=where,
                 field="triggers.asset",
                 hint="write playbook_id/step_or_output, e.g. presales_analysis/summary",
+            )
+
+
+def _check_partition_columns(
+    loaded: LoadedPlaybook, order: Sequence[str], dependencies: Mapping[str, list[str]]
+) -> None:
+    """``partition_column`` needs time partitions; a single-run backfill needs it on every
+    source step that reads the partition window and nothing partitioned: such a step runs
+    once over the whole range, and its result must be split per partition."""
+    spec = loaded.spec
+    document = loaded.document
+    time_partitioned = has_time(spec.partitions)
+    single_run = spec.partitions is not None and spec.partitions.backfill == "single_run"
+    partitioned: set[str] = set()
+    for step_id in order:
+        step = spec.step(step_id)
+        index = spec.step_ids.index(step_id)
+        if step.partition_column is not None and not time_partitioned:
+            raise PlaybookValidationError(
+                "partition_column needs time partitions (daily, weekly or monthly)",
+                location=document.location(("playbook", "steps", index, "partition_column")),
+                step=step_id,
+                field="partition_column",
+            )
+        reads = {
+            reference.name
+            for _, reference in walk_references(step.config.model_dump(mode="python"))
+            if reference.kind == "partition"
+        }
+        upstream_partitioned = any(name in partitioned for name in dependencies[step_id])
+        if reads or upstream_partitioned:
+            partitioned.add(step_id)
+        once_over_range = (
+            single_run
+            and reads
+            and reads <= {"start", "end"}
+            and not upstream_partitioned
+            and not isinstance(step, JoinStep | AggregateStep | FilterStep)
+        )
+        if once_over_range and step.partition_column is None:
+            raise PlaybookValidationError(
+                "a single-run backfill queries the whole range once, so this step's result "
+                "must be split per partition, and nothing says which column places a row",
+                location=document.location(("playbook", "steps", index)),
+                step=step_id,
+                field="partition_column",
+                hint="add 'partition_column: <the date or timestamp column of the result>' "
+                "to the step, or use backfill: per_partition",
             )
 
 

@@ -536,15 +536,32 @@ def _print_json(data: Any) -> None:
 
 def _print_summary(report: dict[str, Any], out: TextIO) -> None:
     out.write(f"{report['playbook_name']} ({report['playbook_id']}): {report['status']}\n")
-    out.write(f"run {report['run_id']} (Dagster run {report['dagster_run_id']})\n\n")
+    out.write(f"run {report['run_id']} (Dagster run {report['dagster_run_id']})\n")
+    if report.get("partition"):
+        out.write(f"partition {report['partition']}\n")
+    if report.get("error"):
+        out.write(f"error: {report['error']}\n")
+    out.write("\n")
     for step in report["steps"]:
         rows = "" if step["row_count"] is None else f"{step['row_count']:>8,} rows"
         out.write(
-            f"  {step['status']:<8} {step['step_id']:<24} {rows:>13}"
+            f"  {step['status']:<12} {step['step_id']:<24} {rows:>13}"
             f"  {step['execution_time_ms']:>8.0f} ms\n"
         )
-        if step.get("error"):
-            out.write(f"           {step['error']}\n")
+        for detail in (step.get("error"), step.get("reason")):
+            if detail:
+                out.write(f"               {detail}\n")
+    unfinished = {
+        name: output
+        for name, output in report["outputs"].items()
+        if output["status"] not in {"success", "not_selected"}
+    }
+    if unfinished:
+        out.write("\noutputs not produced:\n")
+        for name, output in unfinished.items():
+            out.write(
+                f"  {output['status']:<12} {name}: {output.get('error') or output.get('reason')}\n"
+            )
     if report["insights"]:
         out.write("\ninsights:\n")
         for insight in report["insights"]:

@@ -37,7 +37,8 @@ from playbook_assets.report import (
     CACHED_DAGSTER_RUN_KEY,
     CACHED_RUN_KEY,
     FACTS_METADATA_KEY,
-    product_run_id,
+    RUN_ID_METADATA_KEY,
+    report_run_id,
 )
 from playbook_assets.result_tables import checked_result
 from playbook_assets.sources.files import file_format, read_files, resolve_file_path
@@ -169,6 +170,18 @@ def prepare_step(
     )
 
 
+@dataclass(frozen=True)
+class StepRun:
+    """What one execution of a step gave: its result and what to record about it."""
+
+    table: pa.Table
+    request: str | dict[str, Any] | None
+    elapsed_ms: float
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    # Read from a stored result (the source was unreachable): stored as it is, not re-encoded.
+    cached: bool = False
+
+
 def execute_step(
     context: dg.AssetExecutionContext,
     loaded: LoadedPlaybook,
@@ -176,13 +189,15 @@ def execute_step(
     connection: str | None,
     inputs: Mapping[str, pa.Table],
     resolution: ResolutionContext,
-) -> dg.Output[Any]:
-    """Run one step and return its result with metadata (not yet named as an op output).
+    *,
+    partition: str | None = None,
+) -> StepRun:
+    """Run one step (for one partition, or a range's values) and return its result.
 
     A transient failure (a source that times out, refuses or cannot be reached for a moment)
     is retried after an exponential, jittered delay, up to ``execution.retry_attempts`` times;
     a source that stays unreachable falls back to the latest stored result of the same
-    request. Raises ``dg.Failure`` with the step's location otherwise.
+    request for ``partition``. Raises ``dg.Failure`` with the step's location otherwise.
     """
     settings: RunSettings = context.resources.run_settings
     resolution = ResolutionContext(
@@ -206,36 +221,35 @@ def execute_step(
                 continue
             if not isinstance(e, SourceUnreachableError):
                 raise dg.Failure(description=str(e), allow_retries=False) from e
-            return _cached_output(context, settings, key, prepared, e, started, attempt)
+            return _cached_run(context, key, partition, prepared, e, started, attempt)
         except PlaybookError as e:
             e.at(location=location, step=step.id)
             raise dg.Failure(description=str(e), allow_retries=False) from e
-        extra: dict[str, Any] = {
+        metadata: dict[str, Any] = {
             **prepared.metadata,
             REQUEST_SHA256_KEY: prepared.fingerprint,
             ATTEMPTS_KEY: attempt + 1,
             AS_TEXT_KEY: checked.as_text or None,
         }
-        return build_output(
+        return StepRun(
             checked.table,
-            settings,
-            request=prepared.request,
-            elapsed_ms=(time.perf_counter() - started) * 1000,
-            extra=extra,
+            prepared.request,
+            (time.perf_counter() - started) * 1000,
+            {name: value for name, value in metadata.items() if value is not None},
         )
 
 
-def _cached_output(
+def _cached_run(
     context: dg.AssetExecutionContext,
-    settings: RunSettings,
     key: dg.AssetKey,
+    partition: str | None,
     prepared: StepRequest | None,
     error: SourceUnreachableError,
     started: float,
     attempt: int,
-) -> dg.Output[Any]:
+) -> StepRun:
     fingerprint = prepared.fingerprint if prepared is not None else None
-    cached = find_cached_result(context, key, fingerprint) if fingerprint else None
+    cached = find_cached_result(context, key, fingerprint, partition) if fingerprint else None
     if cached is None:
         raise dg.Failure(
             description=f"{error}; no stored result of this step for the same request "
@@ -246,13 +260,12 @@ def _cached_output(
         f"{error}; using the stored result of run {cached.metadata[CACHED_RUN_KEY]} "
         f"from {cached.metadata[CACHED_AT_KEY]}"
     )
-    return build_output(
+    return StepRun(
         cached.table,
-        settings,
-        request=prepared.request if prepared is not None else None,
-        elapsed_ms=(time.perf_counter() - started) * 1000,
-        extra={**cached.metadata, REQUEST_SHA256_KEY: fingerprint, ATTEMPTS_KEY: attempt + 1},
-        encode=False,
+        prepared.request if prepared is not None else None,
+        (time.perf_counter() - started) * 1000,
+        {**cached.metadata, REQUEST_SHA256_KEY: fingerprint, ATTEMPTS_KEY: attempt + 1},
+        cached=True,
     )
 
 
@@ -279,10 +292,9 @@ class CachedResult:
 
 
 def find_cached_result(
-    context: dg.AssetExecutionContext, key: dg.AssetKey, fingerprint: str
+    context: dg.AssetExecutionContext, key: dg.AssetKey, fingerprint: str, partition: str | None
 ) -> CachedResult | None:
-    """The latest stored result of an asset and this partition made by the same request."""
-    partition = context.partition_key if context.has_partition_key else None
+    """The latest stored result of an asset and partition made by the same request."""
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(
             asset_key=key,
@@ -308,7 +320,8 @@ def find_cached_result(
             metadata={
                 CACHED_RUN_KEY: str(
                     metadata.get(CACHED_RUN_KEY)
-                    or product_run_id(context.instance, source_run, key.path[0])
+                    or metadata.get(RUN_ID_METADATA_KEY)
+                    or _product_run_id(context.instance, source_run, key.path[0])
                 ),
                 CACHED_DAGSTER_RUN_KEY: source_run,
                 CACHED_AT_KEY: str(metadata.get(CACHED_AT_KEY) or _iso(record.timestamp)),
@@ -317,6 +330,18 @@ def find_cached_result(
             },
         )
     return None
+
+
+def _product_run_id(instance: dg.DagsterInstance, dagster_run_id: str, playbook_id: str) -> str:
+    """The run id of a result stored before results carried it: from the run's start."""
+    record = instance.get_run_record_by_id(dagster_run_id)
+    if record is None:
+        return ""
+    import datetime as dt
+
+    timestamp = record.start_time or record.create_timestamp.timestamp()
+    started = dt.datetime.fromtimestamp(timestamp, tz=dt.UTC)
+    return report_run_id(dagster_run_id, playbook_id, started)
 
 
 def _iso(timestamp: float) -> str:

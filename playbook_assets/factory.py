@@ -25,23 +25,29 @@ from playbook_assets.automation import playbook_schedule, playbook_sensors, requ
 from playbook_assets.catalog import BrokenPlaybook, LoadedPlaybook, PlaybookCatalog
 from playbook_assets.checks import check_specs
 from playbook_assets.config import ExecutorConfig
+from playbook_assets.dagster_runs import (
+    TAG_SAVE_ARTIFACTS,
+    failure_message,
+    outcome_of_ended_run,
+    playbooks_of_run,
+    run_info_of,
+)
 from playbook_assets.errors import PlaybookValidationError, unknown_name_hint
 from playbook_assets.execution import RunSettings
 from playbook_assets.parameters import coerce_parameter
 from playbook_assets.partitions import backfill_policy, partitions_definition
 from playbook_assets.playbook_op import PlaybookPlan, run_playbook_op
 from playbook_assets.registry import build_resource, connection_type
-from playbook_assets.report import RunContext, assemble_run_report
+from playbook_assets.report import build_report
 from playbook_assets.run_config import (
     REPORT_ASSET,
     TAG_PLAYBOOK,
     asset_key,
     parameter_config_type,
-    parameter_values,
-    parameters_in_run_config,
     to_config_value,
 )
 from playbook_assets.run_records import (
+    iter_runs,
     manifest_file,
     prune_runs,
     run_artifacts,
@@ -58,9 +64,6 @@ from playbook_assets.spec import (
 )
 
 PRUNE_JOB = "artifacts_prune"
-TAG_DATA_WAREHOUSE = "playbook/data_warehouse"
-TAG_CRM = "playbook/crm"
-TAG_SAVE_ARTIFACTS = "playbook/save_artifacts"
 
 Step = AnyStep
 
@@ -377,42 +380,45 @@ def _report_spec(loaded: LoadedPlaybook, common: _Common) -> dg.AssetSpec:
 def run_record_sensor(
     catalog: PlaybookCatalog, artifacts_dir: Path, data_warehouse: str, crm: str
 ) -> dg.SensorDefinition:
-    """Writes the report and manifest of each playbook of a failed run (a successful run's
-    report asset writes its own), so every run launched from the UI or a schedule leaves a
-    record."""
+    """Writes the run record of each playbook of a failed run whose op did not write one (it
+    failed before its op ran, or its process was killed), so every run leaves a record. A
+    record it cannot write is logged; the sensor itself never fails."""
 
     @dg.run_failure_sensor(
         name="playbook_run_records",
-        description="Writes the run report and manifest of failed playbook runs.",
+        description="Writes the run report and manifest of failed runs that have none.",
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
     def record_failed_run(context: dg.RunFailureSensorContext) -> None:
         run = context.dagster_run
         if run.tags.get(TAG_SAVE_ARTIFACTS) == "false":
             return
-        for playbook_id in playbooks_of_run(context.instance, run):
+        try:
+            covered = playbooks_of_run(context.instance, run)
+        except Exception as e:  # the sensor must keep working for the next runs
+            context.log.error(f"run {run.run_id}: cannot tell its playbooks: {e}")
+            return
+        for playbook_id in covered:
             loaded = catalog.playbooks.get(playbook_id)
-            if loaded is not None:
+            if loaded is None:
+                context.log.warning(f"run {run.run_id}: playbook {playbook_id} is not loaded")
+                continue
+            try:
                 write_failed_run_record(
                     context.instance,
                     loaded,
                     run,
                     artifacts_dir,
-                    data_warehouse=run.tags.get(TAG_DATA_WAREHOUSE, data_warehouse),
-                    crm=run.tags.get(TAG_CRM, crm),
+                    data_warehouse=data_warehouse,
+                    crm=crm,
+                )
+            except Exception as e:
+                context.log.error(
+                    f"run {run.run_id}: cannot write the record of {playbook_id}: "
+                    f"{type(e).__name__}: {e}"
                 )
 
     return record_failed_run
-
-
-def playbooks_of_run(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
-    """The playbooks a run covers: those of its selected assets, else those whose op ran."""
-    if run.asset_selection:
-        return sorted({key.path[0] for key in run.asset_selection})
-    started = instance.get_records_for_run(
-        run.run_id, of_type=dg.DagsterEventType.STEP_START, limit=10_000
-    ).records
-    return sorted({record.event_log_entry.step_key or "" for record in started} - {""})
 
 
 def write_failed_run_record(
@@ -424,20 +430,29 @@ def write_failed_run_record(
     data_warehouse: str,
     crm: str,
 ) -> dict[str, Any] | None:
-    """Write a run's report and manifest unless they exist; return the report."""
-    given = parameters_in_run_config(run.run_config, loaded.id)
-    run_context = RunContext(
-        dagster_run_id=run.run_id,
-        parameters=parameter_values(loaded.spec, given),
-        data_warehouse=data_warehouse,
-        crm=crm,
-    )
-    report = assemble_run_report(instance, loaded, run_context, artifacts_dir=artifacts_dir)
-    if manifest_file(artifacts_dir, report["run_id"]).exists():
+    """Write the record of a failed run of a playbook unless its op wrote one; return the
+    report written."""
+    info, problem = run_info_of(instance, loaded, run, data_warehouse=data_warehouse, crm=crm)
+    if manifest_file(artifacts_dir, info.run_id).exists() or _has_records(
+        artifacts_dir, run.run_id, loaded.id
+    ):
         return None
+    error = problem or failure_message(instance, run)
+    outcome = outcome_of_ended_run(instance, loaded, run, error)
+    report = build_report(loaded, info, outcome, artifacts_dir=artifacts_dir)
     artifacts = run_artifacts(instance, run.run_id, loaded.id)
     write_run_record(report, loaded, artifacts, artifacts_dir)
     return report
+
+
+def _has_records(artifacts_dir: Path, dagster_run_id: str, playbook_id: str) -> bool:
+    """Whether the op of a run wrote records under other ids (a run over a range of
+    partitions writes one per partition)."""
+    return any(
+        record.manifest.get("dagster_run_id") == dagster_run_id
+        and record.playbook_id == playbook_id
+        for record in iter_runs(artifacts_dir)
+    )
 
 
 def prune_job() -> dg.JobDefinition:

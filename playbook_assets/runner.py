@@ -6,8 +6,8 @@ the UI with its materializations) and the result is the run report.
 
 from __future__ import annotations
 
-import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,18 +17,19 @@ import dagster as dg
 
 from playbook_assets.catalog import LoadedPlaybook, PlaybookCatalog
 from playbook_assets.config import ExecutorConfig
-from playbook_assets.errors import PlaybookValidationError, unknown_name_hint
-from playbook_assets.factory import (
+from playbook_assets.dagster_runs import (
     TAG_CRM,
     TAG_DATA_WAREHOUSE,
     TAG_SAVE_ARTIFACTS,
-    FactoryOptions,
-    build_definitions,
-    effective_connections,
+    failure_message,
+    outcome_of_ended_run,
+    run_info_of,
 )
+from playbook_assets.errors import PlaybookValidationError, unknown_name_hint
+from playbook_assets.factory import FactoryOptions, build_definitions, effective_connections
 from playbook_assets.parameters import resolve_parameters
 from playbook_assets.partitions import partitions_definition
-from playbook_assets.report import RunContext, assemble_run_report, product_run_id
+from playbook_assets.report import REPORTS_KEY, build_report
 from playbook_assets.run_config import (
     REPORT_ASSET,
     TAG_PLAYBOOK,
@@ -36,7 +37,7 @@ from playbook_assets.run_config import (
     parameters_run_config,
     run_config_values,
 )
-from playbook_assets.run_records import report_file, run_artifacts, write_run_record
+from playbook_assets.run_records import write_run_record
 from playbook_assets.spec import DynamicPartitions, PlaybookSpec
 
 
@@ -92,42 +93,73 @@ def run_playbook(request: RunRequest, instance: dg.DagsterInstance | None = None
 
     instance = instance or dagster_instance()
     check_partition(spec, request.partition, instance)
-    result = execute_playbook(
-        definitions,
-        spec.id,
-        instance=instance,
-        run_config=run_config,
-        partition_key=request.partition,
-        tags={
-            "playbook/launched_by": "cli",
-            TAG_DATA_WAREHOUSE: warehouse,
-            TAG_CRM: crm,
-            TAG_SAVE_ARTIFACTS: str(request.save_artifacts).lower(),
-            **request.tags,
-        },
-    )
+    try:
+        result = execute_playbook(
+            definitions,
+            spec.id,
+            instance=instance,
+            run_config=run_config,
+            partition_key=request.partition,
+            tags={
+                "playbook/launched_by": "cli",
+                TAG_DATA_WAREHOUSE: warehouse,
+                TAG_CRM: crm,
+                TAG_SAVE_ARTIFACTS: str(request.save_artifacts).lower(),
+                **request.tags,
+            },
+        )
+    except dg.DagsterInvalidConfigError as e:
+        # Dagster refused to start the run (e.g. a connection's secret is not set): nothing ran.
+        raise PlaybookValidationError(
+            f"the run could not start: {_config_problems(e)}",
+            hint="set the environment variables the connections name",
+        ) from e
+    reports = reports_of(result, spec.id)
+    if reports:
+        return reports[0]
+    # The run failed before its op could run (e.g. a connection could not be set up).
     save = request.save_artifacts and request.config.artifacts.enabled
+    run = instance.get_run_by_id(result.run_id)
+    assert run is not None
+    info, _ = run_info_of(instance, request.loaded, run, data_warehouse=warehouse, crm=crm)
+    outcome = outcome_of_ended_run(instance, request.loaded, run, failure_message(instance, run))
     artifacts_dir = request.config.artifacts_dir
-    if save:
-        existing = report_file(artifacts_dir, product_run_id(instance, result.run_id, spec.id))
-        if existing.exists():
-            # The run's report asset wrote it: that file is the record of the run.
-            return json.loads(existing.read_text(encoding="utf-8"))
-    report = assemble_run_report(
-        instance,
-        request.loaded,
-        RunContext(
-            dagster_run_id=result.run_id,
-            parameters=parameters,
-            data_warehouse=warehouse,
-            crm=crm,
-        ),
-        artifacts_dir=artifacts_dir if save else None,
+    report = build_report(
+        request.loaded, info, outcome, artifacts_dir=artifacts_dir if save else None
     )
     if save:
-        artifacts = run_artifacts(instance, result.run_id, spec.id)
-        write_run_record(report, request.loaded, artifacts, artifacts_dir)
+        write_run_record(report, request.loaded, [], artifacts_dir)
     return report
+
+
+def _config_problems(error: dg.DagsterInvalidConfigError) -> str:
+    """Dagster's config errors in one line each, without their stack traces."""
+    problems: list[str] = []
+    for item in error.errors:
+        missing = re.search(r'environment variable "([^"]+)" which is not set', item.message)
+        if missing:
+            problems.append(f"environment variable {missing.group(1)} is not set")
+        else:
+            problems.append(item.message.strip().splitlines()[0])
+    return "; ".join(dict.fromkeys(problems)) or str(error)
+
+
+def reports_of(result: dg.ExecuteInProcessResult, playbook_id: str) -> list[dict[str, Any]]:
+    """The run reports a playbook's op handed over, from the run's own events: in its report
+    asset's materialization when it succeeded, in its failure when it failed."""
+    for event in result.all_events:
+        metadata: Mapping[str, Any] | None = None
+        if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+            key = event.asset_key
+            if key == asset_key(playbook_id, REPORT_ASSET):
+                metadata = event.step_materialization_data.materialization.metadata
+        elif event.event_type == dg.DagsterEventType.STEP_FAILURE and event.step_key == playbook_id:
+            failure = event.step_failure_data.user_failure_data
+            metadata = failure.metadata if failure is not None else None
+        value = metadata.get(REPORTS_KEY) if metadata is not None else None
+        if value is not None:
+            return list(value.value)  # type: ignore[arg-type]
+    return []
 
 
 def execute_playbook(

@@ -400,6 +400,13 @@ class StepBase(StrictModel):
         gt=0,
         description="Time limit of the step (default: execution.timeout_seconds).",
     )
+    partition_column: str | None = Field(
+        default=None,
+        description="Time partitions: the date or timestamp column of the result that places "
+        "each row in its partition. A single-run backfill then runs the step once over the "
+        "whole range and splits its result by this column; needed there by a step that reads "
+        "${partition.start} or ${partition.end}.",
+    )
 
     @property
     def title(self) -> str:

@@ -268,7 +268,9 @@ def test_rerun_runs_the_same_playbook_with_the_same_parameters(
     assert again["metadata"]["playbook_sha256"] == first["metadata"]["playbook_sha256"]
 
 
-def test_failed_run_record_from_the_failure_sensor_path(project: Project) -> None:
+def test_a_failed_run_records_itself_and_the_sensor_does_not_write_it_twice(
+    project: Project,
+) -> None:
     project.add_playbook(
         "broken_sql.yaml",
         """
@@ -290,25 +292,77 @@ def test_failed_run_record_from_the_failure_sensor_path(project: Project) -> Non
     run = instance.get_run_by_id(result.run_id)
     assert run is not None
     assert playbooks_of_run(instance, run) == ["broken_sql"]
-
-    def write() -> dict[str, Any] | None:
-        return write_failed_run_record(
-            instance,
-            catalog.get("broken_sql"),
-            run,
-            config.artifacts_dir,
-            data_warehouse="duckdb",
-            crm="demo",
-        )
-
-    report = write()
-    assert report is not None and report["status"] == "failed"
+    (record,) = [r for r in iter_runs(config.artifacts_dir) if r.playbook_id == "broken_sql"]
+    assert record.manifest["status"] == "failed"
+    report = json.loads((config.artifacts_dir / f"{record.run_id}.json").read_text())
     assert report["steps"][0]["status"] == "error"
     assert "nothing_here" in report["steps"][0]["error"]
     assert report["metadata"]["data_warehouse"] == "duckdb"
-    assert load_run(config.artifacts_dir, report["run_id"]).manifest["status"] == "failed"
-    # Written once: a second call (the CLI, or the sensor again) leaves it alone.
-    assert write() is None
+    # The run-failure sensor's path leaves a record the op wrote alone.
+    written = write_failed_run_record(
+        instance,
+        catalog.get("broken_sql"),
+        run,
+        config.artifacts_dir,
+        data_warehouse="duckdb",
+        crm="demo",
+    )
+    assert written is None
+
+
+def test_the_sensor_records_a_run_that_ended_before_its_op_finished(project: Project) -> None:
+    # A run whose process died (or whose resources could not be set up) never reaches the end
+    # of its op, which writes the record: the run-failure sensor writes it, and never fails.
+    project.add_playbook(
+        "two_steps.yaml",
+        """
+        playbook:
+          id: two_steps
+          name: Two steps
+          steps:
+            - {id: first, type: query, config: {template: "SELECT 1 AS x"}}
+            - {id: second, type: filter, config: {input: "${steps.first}", condition: "x > 0"}}
+        """,
+    )
+    config = load_config_file(project.config_path)
+    catalog = load_catalog(config, [])
+    defs = build_definitions(catalog, config)
+    instance = dg.DagsterInstance.from_config(str(project.dagster_home))
+    job = defs.resolve_implicit_global_asset_job_def()
+    run = instance.create_run_for_job(
+        job,
+        asset_selection=frozenset({dg.AssetKey(["two_steps", "second"])}),
+        tags={"playbook/id": "two_steps"},
+    )
+    instance.report_run_failed(run, "the run's process was killed")
+    failed = instance.get_run_by_id(run.run_id)
+    assert failed is not None and failed.status == dg.DagsterRunStatus.FAILURE
+    failure = next(
+        r.event_log_entry.dagster_event
+        for r in instance.get_records_for_run(run.run_id).records
+        if r.event_log_entry.dagster_event is not None
+        and r.event_log_entry.dagster_event.event_type == dg.DagsterEventType.RUN_FAILURE
+    )
+    assert failure is not None
+    sensor = next(s for s in defs.sensors or [] if s.name == "playbook_run_records")
+    context = dg.build_run_status_sensor_context(
+        sensor_name=sensor.name,
+        dagster_event=failure,
+        dagster_instance=instance,
+        dagster_run=failed,
+    ).for_run_failure()
+    sensor(context)  # type: ignore[operator]
+    (record,) = list(iter_runs(config.artifacts_dir))
+    report = json.loads((config.artifacts_dir / f"{record.run_id}.json").read_text())
+    assert report["status"] == "failed"
+    assert "killed" in report["error"]
+    assert [(s["step_id"], s["status"]) for s in report["steps"]] == [
+        ("first", "not_selected"),
+        ("second", "skipped"),
+    ]
+    assert "killed" in report["steps"][1]["reason"]
+    sensor(context)  # type: ignore[operator]
+    assert len(list(iter_runs(config.artifacts_dir))) == 1  # written once
 
 
 def test_one_run_of_two_playbooks_leaves_a_record_of_each(project: Project) -> None:
@@ -338,27 +392,18 @@ def test_one_run_of_two_playbooks_leaves_a_record_of_each(project: Project) -> N
     assert run is not None and not run.asset_selection
     # No selection and no tags: the playbooks are those whose op started.
     assert playbooks_of_run(instance, run) == ["bad_one", "good_one"]
-    reports = {
-        playbook_id: write_failed_run_record(
-            instance,
-            catalog.get(playbook_id),
-            run,
-            config.artifacts_dir,
-            data_warehouse="duckdb",
-            crm="demo",
-        )
-        for playbook_id in ("bad_one", "good_one")
+    records = {r.playbook_id: r for r in iter_runs(config.artifacts_dir)}
+    assert {name: r.manifest["status"] for name, r in records.items()} == {
+        "good_one": "success",
+        "bad_one": "failed",
     }
-    # good_one's own report asset already wrote its record; bad_one's is written now.
-    assert reports["good_one"] is None
-    good = [
-        r for r in iter_runs(config.artifacts_dir) if r.manifest["playbook"]["id"] == "good_one"
-    ]
-    assert [r.manifest["status"] for r in good] == ["success"]
-    bad = reports["bad_one"]
-    assert bad is not None and bad["status"] == "failed"
+    assert records["good_one"].run_id != records["bad_one"].run_id
+    bad = json.loads((config.artifacts_dir / f"{records['bad_one'].run_id}.json").read_text())
     assert [step["status"] for step in bad["steps"]] == ["error"]
     assert "nothing_here" in bad["steps"][0]["error"]
+    # The ops tagged the run with the playbooks it covers, as runs launched by the product are.
+    tagged = instance.get_run_by_id(result.run_id)
+    assert tagged is not None and tagged.tags["playbook/id"] in {"bad_one", "good_one"}
 
 
 # ----------------------------------------------------------------------------- cached fallback

@@ -277,6 +277,7 @@ def test_run_writes_report_and_artifacts(
         "cached_steps": 0,
         "failed_steps": 0,
         "skipped_steps": 0,
+        "not_selected_steps": 0,
         "total_execution_time_ms": pytest.approx(
             sum(s["execution_time_ms"] for s in report["steps"]), abs=0.2
         ),

@@ -173,35 +173,175 @@ def test_two_dimensional_partitions(project: Project) -> None:
     ) in sql_of(instance, ["grid", "cell"], key)
 
 
-def test_backfills_per_partition_and_in_a_single_run(project: Project) -> None:
+BACKFILLED = """
+    - id: renewals
+      type: query
+      partition_column: renewal_date
+      config:
+        template: |
+          SELECT account_id, renewal_date, arr FROM analytics.accounts
+          WHERE renewal_date >= {{start}} AND renewal_date < {{end}}
+          ORDER BY account_id
+        parameters:
+          start: "${partition.start}"
+          end: "${partition.end}"
+    - id: segments
+      type: query
+      config: {template: "SELECT account_id AS id, segment FROM analytics.accounts"}
+    - id: joined
+      type: join
+      config: {left: "${steps.renewals}", right: "${steps.segments}", on: "account_id = id"}
+    - id: by_segment
+      type: aggregate
+      config:
+        input: "${steps.joined}"
+        group_by: [segment]
+        metrics: [{name: renewals, expression: "COUNT(*)"}, {name: arr, expression: "SUM(arr)"}]
+      checks:
+        - {type: row_count, min: 1}
+"""
+BACKFILLED_OUTPUTS = """
+outputs:
+  - {name: renewing, source: "${steps.joined}"}
+  - name: totals
+    type: aggregate
+    source: "${steps.joined}"
+    metrics: [{name: accounts, expression: "COUNT(*)"}, {name: arr, expression: "SUM(arr)"}]
+"""
+MONTHS = ("2026-11-01", "2026-12-01", "2027-01-01")
+
+
+def _stored(instance: dg.DagsterInstance, key: list[str], partition: str) -> tuple[Any, Any]:
+    """A partition's stored table (rows sorted) and its materialization's metadata."""
+    import pyarrow.parquet as pq
+
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(key), asset_partitions=[partition]), limit=1
+    ).records
+    materialization = records[0].asset_materialization
+    assert materialization is not None
+    metadata = {name: value.value for name, value in materialization.metadata.items()}
+    rows = pq.read_table(str(metadata["artifact_path"])).to_pylist()
+    return sorted(rows, key=lambda row: json.dumps(row, sort_keys=True, default=str)), metadata
+
+
+def test_a_single_run_backfill_stores_what_each_partition_alone_stores(
+    project: Project, demo_files: Any
+) -> None:
+    partitions = "partitions: {type: monthly, start: 2026-01-01, end_offset: 12, backfill: %s}"
     project.add_playbook(
-        "p.yaml", playbook("daily", "partitions: {type: daily, start: 2026-01-01}")
+        "alone.yaml",
+        playbook("alone", partitions % "per_partition", BACKFILLED, BACKFILLED_OUTPUTS),
     )
     project.add_playbook(
-        "r.yaml",
-        playbook("ranged", "partitions: {type: daily, start: 2026-01-01, backfill: single_run}"),
+        "ranged.yaml", playbook("ranged", partitions % "single_run", BACKFILLED, BACKFILLED_OUTPUTS)
     )
     defs = definitions(project)
-    instance = dg.DagsterInstance.ephemeral()
-    for day in ("2026-03-01", "2026-03-02", "2026-03-03"):
-        assert execute_playbook(defs, "daily", instance=instance, partition_key=day).success
-    done = instance.get_materialized_partitions(dg.AssetKey(["daily", "window"]))
-    assert done == {"2026-03-01", "2026-03-02", "2026-03-03"}
+    instance = dg.DagsterInstance.from_config(str(project.dagster_home))
+    for month in MONTHS:
+        assert execute_playbook(defs, "alone", instance=instance, partition_key=month).success
     ranged = execute_playbook(
         defs,
         "ranged",
         instance=instance,
         tags={
-            "dagster/asset_partition_range_start": "2026-03-01",
-            "dagster/asset_partition_range_end": "2026-03-03",
+            "dagster/asset_partition_range_start": MONTHS[0],
+            "dagster/asset_partition_range_end": MONTHS[-1],
         },
     )
     assert ranged.success
-    events = ranged.get_asset_materialization_events()
-    window = [e for e in events if e.asset_key == dg.AssetKey(["ranged", "window"])]
-    assert {e.partition for e in window} == {"2026-03-01", "2026-03-02", "2026-03-03"}
-    sql = str(window[0].materialization.metadata["sql"].value)
-    assert "CAST('2026-03-01' AS DATE) AS window_start, CAST('2026-03-04' AS DATE)" in sql
+    # The one range query ran once; every partition got its own materialization and file.
+    sqls = {
+        str(e.materialization.metadata["sql"].value)
+        for e in ranged.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey(["ranged", "renewals"])
+    }
+    assert len(sqls) == 1 and "CAST('2026-11-01' AS DATE)" in sqls.pop()
+    import duckdb
+
+    with duckdb.connect(str(demo_files.warehouse), read_only=True) as con:
+        for month in MONTHS:
+            expected = con.execute(
+                "SELECT count(*), sum(arr) FROM analytics.accounts "
+                "WHERE date_trunc('month', renewal_date) = CAST(? AS DATE)",
+                [month],
+            ).fetchone()
+            assert expected is not None and expected[0] > 0
+            for name in ("renewals", "segments", "joined", "by_segment", "renewing", "totals"):
+                alone_rows, alone_meta = _stored(instance, ["alone", name], month)
+                ranged_rows, ranged_meta = _stored(instance, ["ranged", name], month)
+                assert ranged_rows == alone_rows, (name, month)
+                assert ranged_meta["dagster/row_count"] == alone_meta["dagster/row_count"]
+                assert ranged_meta["artifact_path"] != alone_meta["artifact_path"]
+            totals, _ = _stored(instance, ["ranged", "totals"], month)
+            assert totals == [{"accounts": expected[0], "arr": expected[1]}]
+    # One record per partition, each the report a run of that partition alone gives.
+    config = load_config_file(project.config_path)
+    from playbook_assets.run_records import iter_runs
+
+    reports = {
+        (r.playbook_id, r.manifest["partition"]): json.loads(
+            (config.artifacts_dir / f"{r.run_id}.json").read_text()
+        )
+        for r in iter_runs(config.artifacts_dir)
+    }
+    for month in MONTHS:
+        alone, ranged_report = reports[("alone", month)], reports[("ranged", month)]
+        assert ranged_report["status"] == alone["status"] == "success"
+        assert ranged_report["outputs"] == alone["outputs"]
+        assert [s["row_count"] for s in ranged_report["steps"]] == [
+            s["row_count"] for s in alone["steps"]
+        ]
+        assert ranged_report["partition"] == month
+    assert len({r["run_id"] for (pid, _), r in reports.items() if pid == "ranged"}) == 3
+
+
+def test_a_single_run_backfill_needs_a_column_to_split_on(project: Project) -> None:
+    steps = BACKFILLED.replace("      partition_column: renewal_date\n", "")
+    project.add_playbook(
+        "r.yaml",
+        playbook(
+            "ranged", "partitions: {type: monthly, start: 2026-01-01, backfill: single_run}", steps
+        ),
+    )
+    config = load_config_file(project.config_path)
+    catalog = load_catalog(config, [])
+    (broken,) = catalog.broken
+    message = str(broken.error)
+    assert "config/playbooks/r.yaml:6: step 'renewals': field 'partition_column'" in message
+    assert "add 'partition_column: " in message and "backfill: per_partition" in message
+
+
+def test_rows_outside_the_range_fail_the_split(project: Project) -> None:
+    steps = BACKFILLED.replace(
+        "WHERE renewal_date >= {{start}} AND renewal_date < {{end}}",
+        "WHERE renewal_date >= {{start}} AND renewal_date < {{end}} + INTERVAL 1 MONTH",
+    )
+    project.add_playbook(
+        "r.yaml",
+        playbook(
+            "ranged",
+            "partitions: {type: monthly, start: 2026-01-01, end_offset: 12, backfill: single_run}",
+            steps,
+        ),
+    )
+    defs = definitions(project)
+    result = execute_playbook(
+        defs,
+        "ranged",
+        instance=dg.DagsterInstance.ephemeral(),
+        tags={
+            "dagster/asset_partition_range_start": MONTHS[0],
+            "dagster/asset_partition_range_end": MONTHS[1],
+        },
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    data = failure.step_failure_data.user_failure_data
+    assert data is not None
+    errors: Any = data.metadata["playbook/step_errors"].value
+    assert "outside the partitions of the run" in errors["renewals"]["error"]
+    assert "renewal_date" in errors["renewals"]["error"]
 
 
 def test_schedule_runs_the_latest_complete_partition(project: Project) -> None:

@@ -306,7 +306,9 @@ class HubSpotStandIn(LocalHttpServer):
             every.append(arrived)
             while every and every[0] <= arrived - 10.0:
                 every.popleft()
-            over: str | None = "TEN_SECONDLY_ROLLING" if len(every) > self.ten_second_limit else None
+            over: str | None = (
+                "TEN_SECONDLY_ROLLING" if len(every) > self.ten_second_limit else None
+            )
             failure: int | None = None
             if is_search:
                 window = self._search_arrivals
@@ -423,7 +425,9 @@ class HubSpotStandIn(LocalHttpServer):
             name = str(sort.get("propertyName"))
             prop = properties.get(name)
             if prop is None:
-                raise ApiError(400, f"Unable to sort by unknown property {name}", "VALIDATION_ERROR")
+                raise ApiError(
+                    400, f"Unable to sort by unknown property {name}", "VALIDATION_ERROR"
+                )
             descending = str(sort.get("direction", "ASCENDING")).upper() == "DESCENDING"
             present = [r for r in found if _has_value(r.get(name))]
             present.sort(key=lambda r, n=name: _sort_key(r[n]), reverse=descending)
@@ -578,7 +582,9 @@ def _predicate(spec: dict[str, Any], properties: dict[str, _Property]) -> Callab
             return _comparable(raw, prop)
         except (InvalidOperation, ValueError) as e:
             raise ApiError(
-                400, f"{raw!r} is not a valid value for {prop.type} property {name}", "VALIDATION_ERROR"
+                400,
+                f"{raw!r} is not a valid value for {prop.type} property {name}",
+                "VALIDATION_ERROR",
             ) from e
 
     def actual(record: dict[str, Any]) -> Any:
@@ -591,8 +597,8 @@ def _predicate(spec: dict[str, Any], properties: dict[str, _Property]) -> Callab
         return lambda r: not _has_value(r.get(name))
     if operator == "CONTAINS_TOKEN":
         pattern = _token_pattern(str(spec.get("value", "")))
-        return lambda r: _has_value(r.get(name)) and bool(
-            pattern.search(str(_text(r[name])).lower())
+        return lambda r: (
+            _has_value(r.get(name)) and bool(pattern.search(str(_text(r[name])).lower()))
         )
     if operator in {"IN", "NOT_IN"}:
         wanted = {value(v) for v in spec.get("values") or []}

@@ -146,7 +146,11 @@ OPERATOR_CASES: dict[str, tuple[dict[str, Any], Callable[[Record], bool]]] = {
     "IN": (
         {
             "filters": [
-                {"property": "dealstage", "operator": "IN", "values": ["closedlost", "contractsent"]}
+                {
+                    "property": "dealstage",
+                    "operator": "IN",
+                    "values": ["closedlost", "contractsent"],
+                }
             ]
         },
         lambda r: r["dealstage"] in {"closedlost", "contractsent"},
@@ -171,8 +175,10 @@ OPERATOR_CASES: dict[str, tuple[dict[str, Any], Callable[[Record], bool]]] = {
                 }
             ]
         },
-        lambda r: r["closedate"] is not None
-        and _day("2026-03-01") <= r["closedate"] <= _day("2026-03-31"),
+        lambda r: (
+            r["closedate"] is not None
+            and _day("2026-03-01") <= r["closedate"] <= _day("2026-03-31")
+        ),
     ),
     "HAS_PROPERTY": (
         {"filters": [{"property": "amount", "operator": "HAS_PROPERTY"}]},
@@ -196,8 +202,10 @@ OPERATOR_CASES: dict[str, tuple[dict[str, Any], Callable[[Record], bool]]] = {
                 ],
             ]
         },
-        lambda r: (r["amount"] or 0) > 500000
-        or (r["dealstage"] == "closedlost" and r["closedate"] < _day("2026-02-01")),
+        lambda r: (
+            (r["amount"] or 0) > 500000
+            or (r["dealstage"] == "closedlost" and r["closedate"] < _day("2026-02-01"))
+        ),
     ),
     "empty IN matches nothing": (
         {"filters": [{"property": "dealstage", "operator": "IN", "values": []}]},
@@ -333,9 +341,7 @@ def test_the_standin_answers_400_past_the_cap(large_crm: Path) -> None:
 
 @pytest.mark.parametrize("next_link_at_cap", [True, False], ids=["link-at-cap", "no-link-at-cap"])
 def test_more_than_10000_results_are_complete(large_crm: Path, next_link_at_cap: bool) -> None:
-    with HubSpotStandIn(
-        large_crm, search_rate=FAST, next_link_at_cap=next_link_at_cap
-    ) as server:
+    with HubSpotStandIn(large_crm, search_rate=FAST, next_link_at_cap=next_link_at_cap) as server:
         crm = _crm(server)
         request = _request(properties=["amount", "dealstage"], associations=["companies"])
         actual = crm.search(request)
@@ -379,9 +385,11 @@ def test_filter_groups_beyond_the_limits_are_split(fresh: HubSpotStandIn) -> Non
     actual = _crm(fresh).search(_request(filter_groups=groups, properties=["dealstage"]))
     expected = _expected_rows(
         fresh,
-        lambda r: r["dealstage"] in stages
-        and 1000 < (r["amount"] or 0) < 900000
-        and r["closedate"] > _day("2025-01-01"),
+        lambda r: (
+            r["dealstage"] in stages
+            and 1000 < (r["amount"] or 0) < 900000
+            and r["closedate"] > _day("2025-01-01")
+        ),
         ["dealstage"],
     )
     assert _rows(actual) == expected
@@ -550,8 +558,16 @@ def test_rate_limit_holds_across_processes(demo_files: DemoFiles, tmp_path: Path
         start = time.time() + 8  # every worker has imported its libraries by then
         workers = [
             subprocess.Popen(
-                [sys.executable, "-c", _WORKER, server.base_url, TOKEN, str(limit_file), name,
-                 str(start)],
+                [
+                    sys.executable,
+                    "-c",
+                    _WORKER,
+                    server.base_url,
+                    TOKEN,
+                    str(limit_file),
+                    name,
+                    str(start),
+                ],
                 cwd=ROOT,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

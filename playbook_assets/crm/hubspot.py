@@ -6,11 +6,11 @@ records per search, so every search that may need more is sorted by ``hs_object_
 and read in windows. HubSpot keeps sending a ``paging.next.after`` link up to the cap and
 answers 400 to a page past it, so a window ends by counting: once it holds 10,000 records (its
 last page shortened to end exactly there) and its ``total`` is larger, the next window repeats
-the search with an extra ``hs_object_id GT <last id>`` filter in every group. HubSpot takes one sort rule
-per search, so a step's own ``sorts`` are applied to the collected rows with pyarrow (then
-``hs_object_id`` ascending, NULLs last, as the demo CRM does); a step with a single sort and a
-``limit`` of at most 10,000 is sorted by HubSpot instead and stops reading at the limit (rows
-tied with the last one may then differ from the demo CRM's choice).
+the search with an extra ``hs_object_id GT <last id>`` filter in every group. HubSpot takes
+one sort rule per search, so a step's own ``sorts`` are applied to the collected rows with
+pyarrow (then ``hs_object_id`` ascending, NULLs last, as the demo CRM does); a step with a
+single sort and a ``limit`` of at most 10,000 is sorted by HubSpot instead and stops reading
+at the limit (rows tied with the last one may then differ from the demo CRM's choice).
 
 Filter groups that leave no room for the window filter (HubSpot allows 5 groups, 6 filters a
 group, 18 in all) are searched one group at a time and the results united by id.
@@ -44,7 +44,7 @@ tests/hubspot_standin.py):
 - error shapes: ``{"status": "error", "message", "category"}``; 401 INVALID_AUTHENTICATION,
   403 MISSING_SCOPES with ``context.requiredGranularScopes``, 400 VALIDATION_ERROR, 429
   RATE_LIMIT with Retry-After (test_bad_token_is_a_clear_terminal_error,
-  test_missing_scope_names_the_scope, test_unknown_names_suggest_the_closest);
+  test_missing_scope_names_the_scope, test_unknown_names_suggest_the_closest_but_never_the_same);
 - rate limits: 5 search requests per second per account
   (test_rate_limit_holds_across_processes, test_429_storm_loses_no_rows...);
 - retries: at most ``retry_attempts`` of each request (test_retries_stay_within_the_budget).
@@ -400,8 +400,8 @@ class HubSpotCrm(CrmResource):
                     field="object",
                     hint=f"check that the account has {object_type} turned on (e.g. tickets "
                     "need a help desk or Service Hub, products and line items the product "
-                    f"library) and that the private app has the {' and '.join(dict.fromkeys(scopes))} "
-                    "scope",
+                    "library) and that the private app has the "
+                    f"{' and '.join(dict.fromkeys(scopes))} scope",
                 ) from e
             if e.status in (400, 404):
                 raise TerminalStepError(

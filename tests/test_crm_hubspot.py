@@ -539,7 +539,7 @@ _WORKER = textwrap.dedent(
     from playbook_assets.spec import SearchConfig
 
     base_url, token, limit_file, object_type, start = sys.argv[1:6]
-    crm = HubSpotCrm(access_token=token, base_url=base_url, requests_per_second=5,
+    crm = HubSpotCrm(access_token=token, base_url=base_url, requests_per_second=4,
                      rate_limit_file=limit_file, page_size=20)
     request = SearchConfig(object=object_type, properties=["createdate"], limit=160)
     time.sleep(max(0.0, float(start) - time.time()))
@@ -552,7 +552,9 @@ _WORKER = textwrap.dedent(
 
 
 def test_rate_limit_holds_across_processes(demo_files: DemoFiles, tmp_path: Path) -> None:
-    """Three processes share one account's limit: together never over 5 searches a second."""
+    """Three processes share one account's limit of 4 requests a second (1 below HubSpot's,
+    room for the scheduling delays of a loaded machine): together they never pass HubSpot's 5
+    searches a second, where each on its own would send 4."""
     limit_file = tmp_path / "limits" / "rate.sqlite"
     with HubSpotStandIn(demo_files.crm, search_rate=5) as server:
         start = time.time() + 8  # every worker has imported its libraries by then

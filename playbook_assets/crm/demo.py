@@ -109,9 +109,8 @@ class DemoCrm(CrmResource):
         timeout_seconds: float | None = None,
         retry_attempts: int = DEFAULT_RETRY_ATTEMPTS,
     ) -> pa.Table:
-        """Run the search and return every matching record (up to ``request.limit``).
-
-        A local file: nothing to retry (``retry_attempts`` is the interface's)."""
+        """Run the search and return every matching record (up to ``request.limit``); a
+        local file has nothing to retry, so ``retry_attempts`` is unused."""
         request = self.mapped(request)
         table = _object_table(request.object)
         ensure_demo_crm(Path(self.database), self.scale)

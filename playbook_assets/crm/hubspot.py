@@ -565,11 +565,14 @@ def _required_scopes(body: Any) -> list[str]:
         parsed = json.loads(body or "{}")
     except (TypeError, ValueError):
         return []
+    errors = parsed.get("errors") if isinstance(parsed, dict) else None
     found: list[str] = []
-    for error in parsed.get("errors") or [] if isinstance(parsed, dict) else []:
-        context = error.get("context") or {} if isinstance(error, dict) else {}
+    for error in errors if isinstance(errors, list) else []:
+        context = error.get("context") if isinstance(error, dict) else None
         for key in ("requiredGranularScopes", "requiredScopes"):
-            found.extend(str(s) for s in context.get(key) or [] if str(s) not in found)
+            for scope in (context or {}).get(key) or []:
+                if str(scope) not in found:
+                    found.append(str(scope))
     return found
 
 

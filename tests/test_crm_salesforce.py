@@ -105,7 +105,7 @@ def _expected_ids(
 
 
 # Each operator: the filter, the exact SOQL WHERE clause, which records match.
-OPERATOR_CASES: list[tuple[dict[str, Any], str, Callable[[Record], bool]]] = [
+OPERATOR_CASES: list[tuple[dict[str, Any], str, Callable[[Record], bool] | None]] = [
     (
         {"property": "dealstage", "operator": "EQ", "value": "closed won"},
         "StageName = 'closed won'",

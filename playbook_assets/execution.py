@@ -136,7 +136,7 @@ def prepare_step(
                 search, timeout_seconds=timeout_seconds, retry_attempts=retries
             ),
             fingerprint=request_fingerprint(connection or "", body),
-            retries_inside=True,
+            retries_inside=crm.retries_requests,
         )
     if isinstance(step, RequestStep):
         # requests and gql load only for playbooks that call an API (0.25 s of every start).

@@ -31,7 +31,7 @@ class CrmResource(dg.ConfigurableResource):
 
     Every request is sent at most ``1 + retry_attempts`` times (throttling, 5xx, dropped
     connections): the step that calls ``search`` does not retry it again, so retries never
-    multiply.
+    multiply (unless ``retries_requests`` is False: then the step retries the search).
 
     Implementations raise, from ``playbook_assets.errors``: ``SourceUnreachableError`` when
     the CRM cannot be reached (connection refused, DNS, the auth endpoint down, a timeout
@@ -43,6 +43,9 @@ class CrmResource(dg.ConfigurableResource):
     """
 
     kind: ClassVar[str] = "crm"
+    # Whether ``search`` retries each request itself within ``retry_attempts`` (a remote
+    # CRM); otherwise the step retries the whole search.
+    retries_requests: ClassVar[bool] = True
     # object -> property -> playbook value -> the CRM's value(s); see ``value_mapping``.
     DEFAULT_VALUE_MAPPING: ClassVar[ValueMapping] = {}
 

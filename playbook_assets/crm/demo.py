@@ -98,6 +98,8 @@ class DemoCrm(CrmResource):
     """
 
     kind: ClassVar[str] = "duckdb"
+    # A locked file is retried by the step, which reruns the whole (local) search.
+    retries_requests: ClassVar[bool] = False
 
     database: str
     scale: float = 1.0
@@ -109,8 +111,8 @@ class DemoCrm(CrmResource):
         timeout_seconds: float | None = None,
         retry_attempts: int = DEFAULT_RETRY_ATTEMPTS,
     ) -> pa.Table:
-        """Run the search and return every matching record (up to ``request.limit``); a
-        local file has nothing to retry, so ``retry_attempts`` is unused."""
+        """Run the search and return every matching record (up to ``request.limit``); the
+        step retries it (``retry_attempts`` is unused)."""
         request = self.mapped(request)
         table = _object_table(request.object)
         ensure_demo_crm(Path(self.database), self.scale)

@@ -116,8 +116,10 @@ class StepTimeoutError(TerminalStepError):
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
-    """``did you mean 'x'?`` for the closest candidate, or None when nothing is close."""
-    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    """``did you mean 'x'?`` for the closest candidate, or None when nothing is close (the
+    name itself is never suggested back)."""
+    others = [c for c in candidates if c != name]
+    matches = difflib.get_close_matches(name, others, n=1, cutoff=0.6)
     return f"did you mean '{matches[0]}'?" if matches else None
 
 

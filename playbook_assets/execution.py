@@ -86,6 +86,9 @@ class StepRequest:
     send: Callable[[], pa.Table]
     fingerprint: str | None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    # The source retries each of its requests within execution.retry_attempts itself (CRMs):
+    # the step must not retry it again, or the attempts multiply.
+    retries_inside: bool = False
 
 
 def request_fingerprint(connection: str, request: str | dict[str, Any]) -> str:
@@ -128,12 +131,16 @@ def prepare_step(
         )
     if isinstance(step, SearchStep):
         crm: CrmResource = getattr(context.resources, f"connection_{connection}")
+        retries = context.resources.run_settings.retry_attempts
         search = search_request(step, resolution)
         body = crm.describe_request(search)
         return StepRequest(
             request=body,
-            send=lambda: crm.search(search, timeout_seconds=timeout_seconds),
+            send=lambda: crm.search(
+                search, timeout_seconds=timeout_seconds, retry_attempts=retries
+            ),
             fingerprint=request_fingerprint(connection or "", body),
+            retries_inside=crm.retries_requests,
         )
     if isinstance(step, RequestStep):
         # requests and gql load only for playbooks that call an API (0.25 s of every start).
@@ -196,7 +203,8 @@ def execute_step(
 
     A transient failure (a source that times out, refuses or cannot be reached for a moment)
     is retried after an exponential, jittered delay, up to ``execution.retry_attempts`` times;
-    a source that stays unreachable falls back to the latest stored result of the same
+    a CRM retries each of its requests within that budget itself and is not retried again. A
+    source that stays unreachable falls back to the latest stored result of the same
     request for ``partition``. Raises ``dg.Failure`` with the step's location otherwise.
     """
     settings: RunSettings = context.resources.run_settings
@@ -215,7 +223,8 @@ def execute_step(
             checked = checked_result(prepared.send())
         except (SourceUnreachableError, TransientStepError) as e:
             e.at(location=location, step=step.id)
-            if attempt < settings.retry_attempts:
+            retried = prepared is not None and prepared.retries_inside
+            if attempt < settings.retry_attempts and not retried:
                 _wait_before_retry(context, settings, e, attempt)
                 attempt += 1
                 continue

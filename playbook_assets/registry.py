@@ -64,12 +64,18 @@ CONNECTION_TYPES: Mapping[str, ConnectionType] = {
     ),
     "databricks": ConnectionType("data_warehouse", f"{_WAREHOUSES}.databricks:DatabricksWarehouse"),
     "demo": ConnectionType("crm", f"{_CRM}.demo:DemoCrm", path_settings=("database",)),
-    "hubspot": ConnectionType("crm", f"{_CRM}.hubspot:HubSpotCrm"),
+    "hubspot": ConnectionType(
+        "crm", f"{_CRM}.hubspot:HubSpotCrm", path_settings=("rate_limit_file",)
+    ),
     "salesforce": ConnectionType(
         "crm", f"{_CRM}.salesforce:SalesforceCrm", path_settings=("verify",)
     ),
-    "marketo": ConnectionType("crm", f"{_CRM}.marketo:MarketoCrm"),
-    "klaviyo": ConnectionType("crm", f"{_CRM}.klaviyo:KlaviyoCrm"),
+    "marketo": ConnectionType(
+        "crm", f"{_CRM}.marketo:MarketoCrm", path_settings=("rate_limit_file",)
+    ),
+    "klaviyo": ConnectionType(
+        "crm", f"{_CRM}.klaviyo:KlaviyoCrm", path_settings=("rate_limit_file",)
+    ),
 }
 
 

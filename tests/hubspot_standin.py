@@ -1,54 +1,83 @@
-"""A local stand-in for the HubSpot CRM APIs that hubspot-api-client calls, over the demo CRM.
+"""A local stand-in for the HubSpot CRM APIs that hubspot-api-client calls.
 
-Endpoints (HubSpot's documented shapes):
+It serves the records of a demo CRM DuckDB file (``deals``, ``companies``, ``contacts`` and
+their company associations) and implements HubSpot's documented behaviour, each with its
+source. It evaluates searches itself, in plain Python over the records: it imports nothing
+of the product.
 
-- ``POST /crm/v3/objects/{object}/search``: filterGroups (ORed groups of ANDed filters, at most
-  5 groups, 6 filters a group, 18 in all), properties, one sort, ``limit`` up to 200, ``after``
-  offsets; at most ``result_cap`` (10,000) results per search: no ``paging.next`` past the cap
-  and a 400 for ``after`` at or past it; ``total`` is the full count. Filters are evaluated with
-  the demo CRM's HubSpot semantics (``playbook_assets.crm.demo``'s query builder on DuckDB).
-  Property values are strings, as HubSpot sends them (numbers as text, dates ``YYYY-MM-DD``,
-  date-times ``...T..:..:..sssZ``, booleans ``true``/``false``); unknown requested properties
-  are ignored, unknown filter properties are a 400.
-- ``GET /crm/v3/properties/{object}``: the property definitions (``type``, ``fieldType``).
-- ``POST /crm/v4/associations/{from}/{to}/batch/read``: at most 1,000 inputs; ids without
-  associations come back as errors with status 207.
+- Search, ``POST /crm/v3/objects/{object}/search`` (developers.hubspot.com/docs/api/crm/search):
+  ``filterGroups`` are ORed, the filters of a group ANDed; at most 5 groups, 6 filters a
+  group, 18 in all ("Limitations"); one sort; ``limit`` 1 to 200; ``after`` is the offset of
+  the page; ``total`` counts every match. At most ``result_cap`` (10,000) results a query:
+  "The search endpoints are limited to 10,000 total results for any given query. Attempting
+  to page beyond 10,000 will result in a 400 error." The ``paging.next.after`` link is still
+  sent on the page that reaches the cap (other connectors, e.g. AWS Glue's and Airbyte's,
+  meet the 400 by following it); whether HubSpot also sends it there is not written down,
+  so ``next_link_at_cap=False`` drops it at the cap instead, and the product is tested
+  against both.
+- Filter operators as documented ("Filter search results"): EQ, NEQ, LT, LTE, GT, GTE,
+  BETWEEN (inclusive, ``value`` .. ``highValue``), IN / NOT_IN (``values``), HAS_PROPERTY,
+  NOT_HAS_PROPERTY, CONTAINS_TOKEN (a whole word, ``*`` a wildcard). Text compares ignoring
+  case; NEQ and NOT_IN also match records without a value (HubSpot's "not equal" includes
+  records where the property is empty); date and date-time values are epoch milliseconds
+  (UTC) or ISO 8601 text.
+- Property values are strings, as HubSpot sends them ("Properties": numbers as text, dates
+  ``YYYY-MM-DD``, date-times ``YYYY-MM-DDThh:mm:ss.sssZ``, booleans ``true``/``false``);
+  ``hs_object_id``, ``createdate`` and the last-modified date always come back. Unknown
+  requested properties are ignored; a filter on an unknown property is a 400.
+- Properties, ``GET /crm/v3/properties/{object}`` (docs/api/crm/properties): ``name``,
+  ``type`` (string, number, date, datetime, enumeration, bool), ``fieldType``, ``options``.
+- Associations, ``POST /crm/v4/associations/{from}/{to}/batch/read`` (docs/api/crm/
+  associations/v4): at most 1,000 inputs; ids without associations come back as errors and
+  the answer is 207 Multi-Status.
+- Authentication (docs/api/private-apps): ``Authorization: Bearer <token>``, else 401
+  ``INVALID_AUTHENTICATION``. Scopes (docs/api/scopes): search needs
+  ``crm.objects.<object>.read``, the properties API ``crm.schemas.<object>.read``; without
+  the scope, 403 with category ``MISSING_SCOPES`` and the required scopes in
+  ``errors[0].context.requiredGranularScopes`` (the body hubspot-api-nodejs issue #268 shows).
+  ``scopes`` lists what the token was granted (every read scope by default).
+- Rate limits (docs/api/usage-details, "Rate limits"): the search endpoints take 5 requests
+  per second per account (``search_rate``); every endpoint together ``ten_second_limit``
+  requests per 10 s (100 for a private app on Free and Starter). Over a limit: 429 with
+  ``Retry-After`` and the body ``{"errorType": "RATE_LIMIT", "policyName": "SECONDLY" |
+  "TEN_SECONDLY_ROLLING", ...}``.
 
-Every call needs ``Authorization: Bearer <token>`` (else 401 with HubSpot's error body). Search
-calls are limited to ``search_rate`` in any one-second window (429, ``Retry-After`` and HubSpot's
-RATE_LIMIT body). ``inject`` queues failures (429 storms, 5xx) for the next search calls and
-``latency_seconds`` delays every answer. ``calls`` records every request for assertions.
+Test controls: ``inject`` queues failures (429 storms, 5xx) for the next search calls;
+``latency_seconds`` delays every answer; ``calls`` records every request (arrival time,
+method, path, status) for assertions; ``records(object)`` gives the served records.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 import duckdb
-from pydantic import ValidationError
 
-from playbook_assets.crm.demo import build_search_query, object_columns
-from playbook_assets.errors import PlaybookError
-from playbook_assets.spec import SearchConfig
 from tests.local_http import LocalHttpServer, QuietHandler
 
 TOKEN = "pat-na1-standin-token"
 MAX_GROUPS, MAX_PER_GROUP, MAX_FILTERS, MAX_PAGE, MAX_BATCH = 5, 6, 18, 200, 1000
+OBJECTS = ("deals", "companies", "contacts")
+READ_SCOPES = frozenset(
+    f"crm.{kind}.{name}.read" for kind in ("objects", "schemas") for name in OBJECTS
+)
 _ALWAYS = {
-    "deals": ("createdate", "hs_lastmodifieddate"),
-    "companies": ("createdate", "hs_lastmodifieddate"),
-    "contacts": ("createdate", "lastmodifieddate"),
+    "deals": ("hs_object_id", "createdate", "hs_lastmodifieddate"),
+    "companies": ("hs_object_id", "createdate", "hs_lastmodifieddate"),
+    "contacts": ("hs_object_id", "createdate", "lastmodifieddate"),
 }
 _ENUMERATIONS = {"dealstage", "pipeline", "dealtype", "lifecyclestage", "hs_lead_status"}
 # (from, to) -> (association table, from column, to column)
@@ -58,6 +87,7 @@ _ASSOCIATIONS = {
     ("companies", "deals"): ("deal_company", "company_id", "deal_id"),
     ("companies", "contacts"): ("contact_company", "company_id", "contact_id"),
 }
+_EPOCH = datetime(1970, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -74,24 +104,35 @@ class ApiError(Exception):
     """An answer in HubSpot's error body format."""
 
     def __init__(
-        self, status: int, message: str, category: str, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        message: str,
+        category: str,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.category = category
         self.headers = headers or {}
+        self.extra = extra or {}
 
     def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
+        return {
             "status": "error",
             "message": self.message,
             "correlationId": str(uuid.uuid4()),
             "category": self.category,
+            **self.extra,
         }
-        if self.status == 429:
-            body.update(errorType="RATE_LIMIT", policyName="SECONDLY")
-        return body
+
+
+@dataclass(frozen=True)
+class _Property:
+    name: str
+    type: str  # HubSpot's property type
+    field_type: str
 
 
 class HubSpotStandIn(LocalHttpServer):
@@ -102,26 +143,67 @@ class HubSpotStandIn(LocalHttpServer):
         crm_path: Path,
         *,
         search_rate: int = 5,
+        ten_second_limit: int = 100_000,
         result_cap: int = 10_000,
         retry_after: int = 1,
+        next_link_at_cap: bool = True,
+        scopes: frozenset[str] = READ_SCOPES,
     ) -> None:
-        self.crm_path = Path(crm_path)
         self.search_rate = search_rate
+        self.ten_second_limit = ten_second_limit
         self.result_cap = result_cap
         self.retry_after = retry_after
+        self.next_link_at_cap = next_link_at_cap
+        self.scopes = scopes
         self.latency_seconds = 0.0
         self.calls: list[Call] = []
         self._failures: deque[int] = deque()
         self._search_arrivals: deque[float] = deque()
-        # Full results per search statement, so that paging does not run it again.
-        self._results: dict[str, tuple[list[str], list[tuple[Any, ...]]]] = {}
+        self._arrivals: deque[float] = deque()
         self._lock = threading.Lock()
-        # One read-only connection (a connect costs ~50 ms); each request uses its own cursor.
-        self._con = duckdb.connect(str(self.crm_path), read_only=True)
+        self._properties: dict[str, dict[str, _Property]] = {}
+        self._records: dict[str, list[dict[str, Any]]] = {}
+        self._links: dict[tuple[str, str], dict[int, list[int]]] = {}
+        self._matches: dict[str, list[dict[str, Any]]] = {}
+        self._load(Path(crm_path))
         super().__init__(self._handler())
 
-    def close(self) -> None:
-        self._con.close()
+    # -- data ---------------------------------------------------------------------------------
+
+    def _load(self, crm_path: Path) -> None:
+        with duckdb.connect(str(crm_path), read_only=True) as con:
+            for object_type in OBJECTS:
+                columns = con.sql(
+                    "SELECT column_name, data_type FROM information_schema.columns "
+                    "WHERE table_name = $t ORDER BY ordinal_position",
+                    params={"t": object_type},
+                ).fetchall()
+                self._properties[object_type] = {
+                    str(name): _property(str(name), str(kind)) for name, kind in columns
+                }
+                relation = con.sql(f"SELECT * FROM {object_type} ORDER BY hs_object_id")
+                names = relation.columns
+                self._records[object_type] = [
+                    {n: _stored(v) for n, v in zip(names, row, strict=True)}
+                    for row in relation.fetchall()
+                ]
+            for key, (table, source, target) in _ASSOCIATIONS.items():
+                linked: dict[int, list[int]] = {}
+                for from_id, to_id in con.sql(
+                    f"SELECT {source}, {target} FROM {table} ORDER BY 1, 2"
+                ).fetchall():
+                    linked.setdefault(int(from_id), []).append(int(to_id))
+                self._links[key] = linked
+
+    def records(self, object_type: str) -> list[dict[str, Any]]:
+        """The records served for an object (typed values, ordered by id)."""
+        return self._records[object_type]
+
+    def associated(self, from_type: str, to_type: str) -> dict[int, list[int]]:
+        """Record id -> associated ids, as the associations API answers them."""
+        return self._links[(from_type, to_type)]
+
+    # -- test controls ------------------------------------------------------------------------
 
     def inject(self, status: int, count: int = 1) -> None:
         """Answer the next ``count`` search calls with ``status`` (429 storm, 500, 503...)."""
@@ -129,14 +211,20 @@ class HubSpotStandIn(LocalHttpServer):
             self._failures.extend([status] * count)
 
     def reset(self) -> None:
-        """Forget recorded calls, queued failures and the rate window."""
+        """Forget recorded calls, queued failures and the rate windows."""
         with self._lock:
             self.calls.clear()
             self._failures.clear()
             self._search_arrivals.clear()
+            self._arrivals.clear()
         self.latency_seconds = 0.0
 
-    # -----------------------------------------------------------------------------------------
+    def searches(self) -> list[Call]:
+        """The search calls received so far."""
+        with self._lock:
+            return [c for c in self.calls if c.path.endswith("/search")]
+
+    # -- HTTP ---------------------------------------------------------------------------------
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         standin = self
@@ -193,11 +281,17 @@ class HubSpotStandIn(LocalHttpServer):
             )
         parts = [unquote(p) for p in path.strip("/").split("/")]
         body = json.loads(raw or b"{}")
-        if method == "POST" and parts[:3] == ["crm", "v3", "objects"] and parts[-1] == "search":
-            self._admit_search(arrived)
-            return self._search(parts[3], body), 200
+        is_search = method == "POST" and parts[:3] == ["crm", "v3", "objects"]
+        is_search = is_search and parts[-1] == "search"
+        self._admit(arrived, is_search)
+        if is_search:
+            object_type = self._object(parts[3])
+            self._require_scope(f"crm.objects.{object_type}.read")
+            return self._search(object_type, body), 200
         if method == "GET" and parts[:3] == ["crm", "v3", "properties"] and len(parts) == 4:
-            return self._properties(parts[3]), 200
+            object_type = self._object(parts[3])
+            self._require_scope(f"crm.schemas.{object_type}.read")
+            return self._properties_body(object_type), 200
         if (
             method == "POST"
             and parts[:3] == ["crm", "v4", "associations"]
@@ -206,32 +300,59 @@ class HubSpotStandIn(LocalHttpServer):
             return self._associations(parts[3], parts[4], body)
         raise ApiError(404, f"no route for {method} {path}", "OBJECT_NOT_FOUND")
 
-    def _admit_search(self, arrived: float) -> None:
+    def _admit(self, arrived: float, is_search: bool) -> None:
         with self._lock:
-            window = self._search_arrivals
-            window.append(arrived)
-            while window and window[0] <= arrived - 1.0:
-                window.popleft()
-            failure = self._failures.popleft() if self._failures else None
-            over = len(window) > self.search_rate
-        if over or failure == 429:
+            every = self._arrivals
+            every.append(arrived)
+            while every and every[0] <= arrived - 10.0:
+                every.popleft()
+            over: str | None = (
+                "TEN_SECONDLY_ROLLING" if len(every) > self.ten_second_limit else None
+            )
+            failure: int | None = None
+            if is_search:
+                window = self._search_arrivals
+                window.append(arrived)
+                while window and window[0] <= arrived - 1.0:
+                    window.popleft()
+                failure = self._failures.popleft() if self._failures else None
+                if len(window) > self.search_rate:
+                    over = "SECONDLY"
+        if over is not None or failure == 429:
             raise ApiError(
                 429,
                 "You have reached your secondly limit.",
                 "RATE_LIMITS",
                 {"Retry-After": str(self.retry_after)},
+                {"errorType": "RATE_LIMIT", "policyName": over or "SECONDLY"},
             )
         if failure is not None:
             raise ApiError(failure, "internal error", "INTERNAL_ERROR")
 
-    # -----------------------------------------------------------------------------------------
+    def _object(self, name: str) -> str:
+        if name not in OBJECTS:
+            raise ApiError(400, f"Unable to infer object type from: {name}", "VALIDATION_ERROR")
+        return name
 
-    def _table_columns(self, con: duckdb.DuckDBPyConnection, object_type: str) -> dict[str, Any]:
-        if object_type not in _ALWAYS:
+    def _require_scope(self, scope: str) -> None:
+        if scope not in self.scopes:
             raise ApiError(
-                400, f"Unable to infer object type from: {object_type}", "VALIDATION_ERROR"
+                403,
+                "This app hasn't been granted all required scopes to make this call. Read more "
+                "about required scopes here: https://developers.hubspot.com/scopes.",
+                "MISSING_SCOPES",
+                extra={
+                    "errors": [
+                        {
+                            "message": "One or more of the following scopes are required.",
+                            "context": {"requiredGranularScopes": [scope]},
+                        }
+                    ],
+                    "links": {"scopes": "https://developers.hubspot.com/scopes"},
+                },
             )
-        return dict(object_columns(con, object_type))
+
+    # -- search -------------------------------------------------------------------------------
 
     def _search(self, object_type: str, body: dict[str, Any]) -> dict[str, Any]:
         groups = body.get("filterGroups") or []
@@ -251,102 +372,101 @@ class HubSpotStandIn(LocalHttpServer):
             raise ApiError(400, "Only one sort is allowed", "VALIDATION_ERROR")
         if not 1 <= limit <= MAX_PAGE:
             raise ApiError(400, f"limit must be between 1 and {MAX_PAGE}", "VALIDATION_ERROR")
-        if after >= self.result_cap:
+        if after + limit > self.result_cap:
             raise ApiError(
                 400,
                 f"Search results are limited to {self.result_cap} records; "
                 "page with a narrower filter",
                 "VALIDATION_ERROR",
             )
-        with self._con.cursor() as con:
-            columns = self._table_columns(con, object_type)
-            wanted = body.get("properties") or []
-            properties = [p for p in [*wanted, *_ALWAYS[object_type]] if p in columns]
-            try:
-                request = SearchConfig.model_validate(
-                    {
-                        "object": object_type,
-                        "filter_groups": [
-                            [_filter(f) for f in g.get("filters") or []] for g in groups
-                        ],
-                        "properties": list(dict.fromkeys(properties)),
-                        "sorts": [
-                            {"property": s["propertyName"], "direction": s["direction"]}
-                            for s in sorts
-                        ],
-                    }
-                )
-                sql, params = build_search_query(object_type, columns, request)
-            except (ValidationError, PlaybookError, KeyError) as e:
-                raise ApiError(
-                    400, f"There was a problem with the request: {e}", "VALIDATION_ERROR"
-                )
-            key = json.dumps([sql, params], default=str)
-            with self._lock:
-                cached = self._results.get(key)
-            if cached is None:
-                relation = con.sql(sql, params=params)
-                cached = (relation.columns, relation.fetchall())
-                with self._lock:
-                    self._results[key] = cached
-        names, matching = cached
-        total = len(matching)
-        rows = matching[after : after + max(0, min(limit, self.result_cap - after))]
+        matching = self._matching(object_type, groups, sorts)
+        page = matching[after : after + limit]
+        wanted = [*(body.get("properties") or []), *_ALWAYS[object_type]]
+        known = self._properties[object_type]
         results = []
-        for row in rows:
-            values = dict(zip(names, row, strict=True))
-            record_id = str(values["hs_object_id"])
-            props = {name: _text(values[name]) for name in names if name in columns}
-            created = props.get("createdate")
-            updated = props.get("hs_lastmodifieddate") or props.get("lastmodifieddate")
+        for record in page:
+            props = {name: _text(record[name]) for name in dict.fromkeys(wanted) if name in known}
             results.append(
                 {
-                    "id": record_id,
+                    "id": str(record["hs_object_id"]),
                     "properties": props,
-                    "createdAt": created,
-                    "updatedAt": updated,
+                    "createdAt": _text(record.get("createdate")),
+                    "updatedAt": _text(
+                        record.get("hs_lastmodifieddate") or record.get("lastmodifieddate")
+                    ),
                     "archived": False,
                 }
             )
-        answer: dict[str, Any] = {"total": total, "results": results}
+        answer: dict[str, Any] = {"total": len(matching), "results": results}
         following = after + len(results)
-        if results and following < min(total, self.result_cap):
+        end = len(matching) if self.next_link_at_cap else min(len(matching), self.result_cap)
+        if results and following < end:
             answer["paging"] = {"next": {"after": str(following), "link": None}}
         return answer
 
-    def _properties(self, object_type: str) -> dict[str, Any]:
-        with self._con.cursor() as con:
-            columns = self._table_columns(con, object_type)
+    def _matching(
+        self, object_type: str, groups: list[dict[str, Any]], sorts: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        key = json.dumps([object_type, groups, sorts], sort_keys=True)
+        with self._lock:
+            cached = self._matches.get(key)
+        if cached is not None:
+            return cached
+        properties = self._properties[object_type]
+        tests = [
+            [_predicate(f, properties) for f in group.get("filters") or []] for group in groups
+        ]
+        found = [
+            r
+            for r in self._records[object_type]
+            if not tests or any(all(test(r) for test in group) for group in tests)
+        ]
+        for sort in sorts:
+            name = str(sort.get("propertyName"))
+            prop = properties.get(name)
+            if prop is None:
+                raise ApiError(
+                    400, f"Unable to sort by unknown property {name}", "VALIDATION_ERROR"
+                )
+            descending = str(sort.get("direction", "ASCENDING")).upper() == "DESCENDING"
+            present = [r for r in found if _has_value(r.get(name))]
+            present.sort(key=lambda r, n=name: _sort_key(r[n]), reverse=descending)
+            # Records without a value come after the others (either direction).
+            found = present + [r for r in found if not _has_value(r.get(name))]
+        with self._lock:
+            self._matches[key] = found
+        return found
+
+    # -- properties and associations ----------------------------------------------------------
+
+    def _properties_body(self, object_type: str) -> dict[str, Any]:
         results = []
-        for name, kind in columns.items():
-            if name == "hubspot_owner_id" or name in _ENUMERATIONS:
-                type_, field_type = "enumeration", "select"
-            else:
-                type_, field_type = {
-                    "integer": ("number", "number"),
-                    "number": ("number", "number"),
-                    "boolean": ("bool", "booleancheckbox"),
-                    "date": ("date", "date"),
-                    "timestamp": ("datetime", "date"),
-                }.get(kind, ("string", "text"))
+        for prop in self._properties[object_type].values():
+            options: list[dict[str, Any]] = []
+            if prop.type == "enumeration" and prop.name in _ENUMERATIONS:
+                values = sorted({r[prop.name] for r in self._records[object_type]} - {None})
+                options = [
+                    {"label": v, "value": v, "displayOrder": i, "hidden": False}
+                    for i, v in enumerate(values)
+                ]
             results.append(
                 {
-                    "name": name,
-                    "label": name.replace("_", " ").title(),
-                    "type": type_,
-                    "fieldType": field_type,
+                    "name": prop.name,
+                    "label": prop.name.replace("_", " ").title(),
+                    "type": prop.type,
+                    "fieldType": prop.field_type,
                     "groupName": f"{object_type[:-1]}information",
                     "description": "",
-                    "options": [],
+                    "options": options,
                     "displayOrder": -1,
                     "calculated": False,
-                    "externalOptions": False,
-                    "hasUniqueValue": name == "hs_object_id",
+                    "externalOptions": prop.name == "hubspot_owner_id",
+                    "hasUniqueValue": prop.name == "hs_object_id",
                     "hidden": False,
                     "modificationMetadata": {
                         "archivable": True,
                         "readOnlyDefinition": True,
-                        "readOnlyValue": name == "hs_object_id",
+                        "readOnlyValue": prop.name == "hs_object_id",
                     },
                     "formField": True,
                 }
@@ -356,8 +476,8 @@ class HubSpotStandIn(LocalHttpServer):
     def _associations(
         self, from_type: str, to_type: str, body: dict[str, Any]
     ) -> tuple[dict[str, Any], int]:
-        found = _ASSOCIATIONS.get((from_type, to_type))
-        if found is None:
+        linked_ids = self._links.get((from_type, to_type))
+        if linked_ids is None:
             raise ApiError(
                 400,
                 f"Unable to infer association type {from_type} -> {to_type}",
@@ -367,17 +487,7 @@ class HubSpotStandIn(LocalHttpServer):
         if len(inputs) > MAX_BATCH:
             raise ApiError(400, f"at most {MAX_BATCH} inputs per batch", "VALIDATION_ERROR")
         ids = [int(item["id"]) for item in inputs]
-        table, source, target = found
-        with self._con.cursor() as con:
-            rows = con.sql(
-                f"SELECT {source}, {target} FROM {table} WHERE list_contains($ids, {source}) "
-                f"ORDER BY {source}, {target}",
-                params={"ids": ids},
-            ).fetchall()
-        linked: dict[int, list[int]] = {}
-        for from_id, to_id in rows:
-            linked.setdefault(int(from_id), []).append(int(to_id))
-        now = datetime.now().isoformat() + "Z"
+        now = datetime.now(UTC).isoformat()
         answer: dict[str, Any] = {
             "status": "COMPLETE",
             "results": [
@@ -391,37 +501,159 @@ class HubSpotStandIn(LocalHttpServer):
                                 {"category": "HUBSPOT_DEFINED", "typeId": 341, "label": None},
                             ],
                         }
-                        for to_id in targets
+                        for to_id in linked_ids[from_id]
                     ],
                 }
-                for from_id, targets in linked.items()
+                for from_id in ids
+                if from_id in linked_ids
             ],
             "startedAt": now,
             "completedAt": now,
         }
-        missing = [str(i) for i in ids if i not in linked]
-        if missing:
-            answer["numErrors"] = len(missing)
-            answer["errors"] = [
-                {
-                    "status": "error",
-                    "category": "OBJECT_NOT_FOUND",
-                    "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
-                    "message": f"No {to_type} is associated with {from_type} {i}.",
-                    "context": {"fromObjectId": [i]},
-                }
-                for i in missing
-            ]
-            return answer, 207
-        return answer, 200
+        missing = [str(i) for i in ids if i not in linked_ids]
+        if not missing:
+            return answer, 200
+        answer["numErrors"] = len(missing)
+        answer["errors"] = [
+            {
+                "status": "error",
+                "category": "OBJECT_NOT_FOUND",
+                "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
+                "message": f"No {to_type} is associated with {from_type} {i}.",
+                "context": {"fromObjectId": [i]},
+            }
+            for i in missing
+        ]
+        return answer, 207
 
 
-def _filter(spec: dict[str, Any]) -> dict[str, Any]:
-    converted: dict[str, Any] = {"property": spec["propertyName"], "operator": spec["operator"]}
-    for ours, theirs in (("value", "value"), ("high_value", "highValue"), ("values", "values")):
-        if spec.get(theirs) is not None:
-            converted[ours] = spec[theirs]
-    return converted
+# ---------------------------------------------------------------------------------------------
+# HubSpot's filter semantics ("Filter search results" in the search guide)
+# ---------------------------------------------------------------------------------------------
+
+
+def _property(name: str, duckdb_type: str) -> _Property:
+    upper = duckdb_type.upper()
+    if name == "hubspot_owner_id" or name in _ENUMERATIONS:
+        return _Property(name, "enumeration", "select")
+    if upper.startswith(("DECIMAL", "DOUBLE", "BIGINT", "INTEGER")):
+        return _Property(name, "number", "number")
+    if upper == "BOOLEAN":
+        return _Property(name, "bool", "booleancheckbox")
+    if upper == "DATE":
+        return _Property(name, "date", "date")
+    if upper.startswith("TIMESTAMP"):
+        return _Property(name, "datetime", "date")
+    return _Property(name, "string", "text")
+
+
+def _stored(value: Any) -> Any:
+    """A value as HubSpot keeps it: date-times to the millisecond."""
+    if isinstance(value, datetime):
+        return value.replace(microsecond=value.microsecond // 1000 * 1000)
+    return value
+
+
+def _has_value(value: Any) -> bool:
+    return value is not None and value != ""
+
+
+def _sort_key(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.lower()
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day)
+    return value
+
+
+def _predicate(spec: dict[str, Any], properties: dict[str, _Property]) -> Callable[[Any], bool]:
+    name = str(spec.get("propertyName"))
+    prop = properties.get(name)
+    if prop is None:
+        raise ApiError(
+            400,
+            f"There was a problem with the request. Unknown property {name!r} in a filter",
+            "VALIDATION_ERROR",
+        )
+    operator = str(spec.get("operator"))
+
+    def value(raw: Any) -> Any:
+        try:
+            return _comparable(raw, prop)
+        except (InvalidOperation, ValueError) as e:
+            raise ApiError(
+                400,
+                f"{raw!r} is not a valid value for {prop.type} property {name}",
+                "VALIDATION_ERROR",
+            ) from e
+
+    def actual(record: dict[str, Any]) -> Any:
+        raw = record.get(name)
+        return _comparable(raw, prop) if _has_value(raw) else None
+
+    if operator == "HAS_PROPERTY":
+        return lambda r: _has_value(r.get(name))
+    if operator == "NOT_HAS_PROPERTY":
+        return lambda r: not _has_value(r.get(name))
+    if operator == "CONTAINS_TOKEN":
+        pattern = _token_pattern(str(spec.get("value", "")))
+        return lambda r: (
+            _has_value(r.get(name)) and bool(pattern.search(str(_text(r[name])).lower()))
+        )
+    if operator in {"IN", "NOT_IN"}:
+        wanted = {value(v) for v in spec.get("values") or []}
+        if operator == "IN":
+            return lambda r: actual(r) in wanted
+        return lambda r: actual(r) not in wanted
+    if operator == "BETWEEN":
+        low, high = value(spec.get("value")), value(spec.get("highValue"))
+        return lambda r: (a := actual(r)) is not None and low <= a <= high
+    target = value(spec.get("value"))
+    compare: dict[str, Callable[[Any], bool]] = {
+        "EQ": lambda a: a == target,
+        "NEQ": lambda a: a != target,
+        "LT": lambda a: a is not None and a < target,
+        "LTE": lambda a: a is not None and a <= target,
+        "GT": lambda a: a is not None and a > target,
+        "GTE": lambda a: a is not None and a >= target,
+    }
+    if operator not in compare:
+        raise ApiError(400, f"Unknown operator {operator}", "VALIDATION_ERROR")
+    check = compare[operator]
+    return lambda r: check(actual(r))
+
+
+def _comparable(raw: Any, prop: _Property) -> Any:
+    """A filter value or a record value, in the form HubSpot compares for the property type."""
+    if prop.type == "number":
+        return Decimal(str(raw))
+    if prop.type == "bool":
+        return str(raw).lower() == "true" if not isinstance(raw, bool) else raw
+    if prop.type in {"date", "datetime"}:
+        return _instant(raw)
+    return str(raw).lower()
+
+
+def _instant(raw: Any) -> datetime:
+    """Epoch milliseconds (UTC) or ISO 8601 text; a date is its midnight UTC."""
+    if isinstance(raw, datetime):
+        return raw
+    if isinstance(raw, date):
+        return datetime(raw.year, raw.month, raw.day)
+    text = str(raw).strip()
+    if re.fullmatch(r"-?\d+", text):
+        return _EPOCH + timedelta(milliseconds=int(text))
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+
+
+def _token_pattern(value: str) -> re.Pattern[str]:
+    """Each word of ``value`` as a whole word of the text; ``*`` matches within a word."""
+    lookaheads = []
+    for word in value.lower().split():
+        inner = r"\S*".join(re.escape(part) for part in word.split("*"))
+        lookaheads.append(rf"(?=.*(?:^|\s){inner}(?:\s|$))")
+    return re.compile("^" + "".join(lookaheads))
 
 
 def _text(value: Any) -> str | None:

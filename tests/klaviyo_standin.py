@@ -1,6 +1,8 @@
 """A local stand-in for Klaviyo's profiles API, serving the demo CRM's contacts as profiles.
 
-Implemented as documented by Klaviyo (JSON:API): ``GET /api/profiles`` and
+Implemented as documented by Klaviyo (developers.klaviyo.com/en/reference: "Get Profiles",
+"Get Profiles for Segment", "Filtering", "Sparse fieldsets", "Pagination", "Errors", "Rate
+limits"; JSON:API); it imports nothing of the product: ``GET /api/profiles`` and
 ``GET /api/segments/{id}/profiles`` with ``filter=`` (``equals``, ``any``, ``greater-than``,
 ``less-than``, ``greater-or-equal``, ``less-or-equal``, combined with ``and(...)`` or commas;
 only the fields and operators each endpoint allows), ``fields[profile]`` sparse fieldsets,

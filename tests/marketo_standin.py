@@ -1,6 +1,8 @@
 """A local stand-in for Marketo's REST API, serving the demo CRM's contacts as leads.
 
-Implemented as documented by Marketo:
+Implemented as documented by Marketo (developers.marketo.com/rest-api: "Authentication",
+"Lead Database > Leads > Query", "Error Codes", "Paging Tokens"); it imports nothing of the
+product:
 - ``GET /identity/oauth/token?grant_type=client_credentials&client_id=..&client_secret=..``
   -> ``{access_token, token_type: bearer, expires_in, scope}``; bad credentials -> HTTP 401
   ``{"error": "invalid_client", "error_description": "Bad client credentials"}``;

@@ -1,22 +1,50 @@
-"""A local Salesforce stand-in: the REST query API and the SOAP login, over TLS.
+"""A local Salesforce stand-in: an org with Salesforce's standard objects and picklist values,
+the REST query and describe APIs and the SOAP login, over TLS.
 
-It serves the demo CRM (``companies`` -> Account, ``deals`` -> Opportunity, ``contacts`` ->
-Contact; ids as the demo ids' decimal strings) and implements what the client depends on:
+The org's records are derived from a demo CRM DuckDB file: companies -> Account, deals ->
+Opportunity, contacts -> Contact, with Salesforce's own ids (18 characters: a 3-character
+key prefix, ``001`` Account, ``003`` Contact, ``005`` User, ``006`` Opportunity) and the
+standard picklist values of a new org (Salesforce Help, "Opportunity Fields" and "Account
+Fields"): ``StageName`` Prospecting, Qualification, Needs Analysis, Value Proposition, Id.
+Decision Makers, Perception Analysis, Proposal/Price Quote, Negotiation/Review, Closed Won,
+Closed Lost; Opportunity ``Type`` New Customer, Existing Customer - Upgrade / - Replacement /
+- Downgrade; Account ``Type`` Prospect, Customer - Direct, Customer - Channel, Channel
+Partner / Reseller, Installation Partner, Technology Partner, Other. Custom fields:
+``Pipeline__c`` (text) and ``Last_Activity_At__c`` (date-time) on Opportunity. It imports
+nothing of the product.
+
+What it implements, each as documented (REST API Developer Guide, "Query", "sObject
+Describe", "Status Codes and Error Responses"; SOQL and SOSL Reference):
 
 - ``POST /services/Soap/u/{version}``: the partner API login (user name, password + security
   token), answering ``sessionId`` and ``serverUrl``, or a SOAP fault INVALID_LOGIN;
+- ``GET /services/data/v{version}/sobjects/{sObject}/describe``: ``fields`` with ``name``,
+  ``type`` (id, reference, string, picklist, url, email, currency, double, percent, int,
+  boolean, date, datetime), ``custom`` and ``picklistValues``; 404 NOT_FOUND for an unknown
+  sObject;
 - ``GET /services/data/v{version}/query?q=SOQL`` and ``queryAll``: the SOQL is parsed (the
   subset the executor emits: SELECT fields FROM object [WHERE ...] [ORDER BY ...] [LIMIT n]),
-  checked (unknown field or object, a literal of the wrong type, a bad escape) and run on
-  DuckDB with every value bound as a parameter; results come in batches of ``batch_size``
-  records (2000 in Salesforce) with ``nextRecordsUrl`` until ``done``;
+  checked (unknown field or object, a literal of the wrong type, a bad escape, an id that is
+  not 15 or 18 characters) and run on DuckDB with every value bound as a parameter; results
+  come in batches of ``batch_size`` records (2000 in Salesforce) with ``nextRecordsUrl``
+  until ``done``;
+- field names are case-insensitive in SOQL and the records use the org's spelling ("SOQL
+  and SOSL Reference": "field names are case insensitive"; the reply's keys are the field
+  names as the describe call spells them);
+- the request limit ("Salesforce Developer Limits": "the length of the URI plus the headers
+  can't exceed 16,384 bytes"): past it the answer is ``414 URI Too Long``; which status a
+  request whose headers, not its URI, are too long gets is not written down, so
+  ``too_long_status=431`` (Request Header Fields Too Large) answers every over-long request
+  with 431 instead, and the product is tested against both;
 - errors as Salesforce sends them: ``[{"message": ..., "errorCode": ...}]`` with 400
-  (MALFORMED_QUERY, INVALID_FIELD, INVALID_TYPE), 401 INVALID_SESSION_ID (an unknown or
-  expired bearer token) and 403 REQUEST_LIMIT_EXCEEDED (injected).
+  (MALFORMED_QUERY, INVALID_FIELD, INVALID_TYPE, INVALID_QUERY_FILTER_OPERATOR), 401
+  INVALID_SESSION_ID (an unknown or expired bearer token) and 403 REQUEST_LIMIT_EXCEEDED
+  (injected: "TotalRequests Limit exceeded." for the org's daily limit,
+  "ConcurrentPerOrgLongTxn Limit exceeded." for the concurrent long request limit).
 
-SOQL semantics reproduced: text comparisons ignore case, ``!=`` and ``NOT IN`` match NULLs,
-``= null`` / ``!= null`` test for no value, LIKE with ``%`` / ``_`` and the ``\\%`` / ``\\_``
-escapes, default ordering NULLS FIRST ascending and NULLS LAST descending.
+SOQL semantics reproduced: text comparisons (picklists too) ignore case, ``!=`` and ``NOT IN``
+match NULLs, ``= null`` / ``!= null`` test for no value, LIKE with ``%`` / ``_`` and the
+``\\%`` / ``\\_`` escapes, default ordering NULLS FIRST ascending and NULLS LAST descending.
 """
 
 from __future__ import annotations
@@ -40,81 +68,167 @@ import trustme
 
 from tests.local_http import LocalHttpServer, QuietHandler
 
-# sObject -> (demo table SQL, {field: kind}); kinds: id, text, number, integer, boolean,
-# date, datetime.
-_OBJECTS: dict[str, tuple[str, dict[str, str]]] = {
+MAX_REQUEST_BYTES = 16_384
+STAGES = (
+    "Prospecting",
+    "Qualification",
+    "Needs Analysis",
+    "Value Proposition",
+    "Id. Decision Makers",
+    "Perception Analysis",
+    "Proposal/Price Quote",
+    "Negotiation/Review",
+    "Closed Won",
+    "Closed Lost",
+)
+OPPORTUNITY_TYPES = (
+    "New Customer",
+    "Existing Customer - Upgrade",
+    "Existing Customer - Replacement",
+    "Existing Customer - Downgrade",
+)
+ACCOUNT_TYPES = (
+    "Prospect",
+    "Customer - Direct",
+    "Customer - Channel",
+    "Channel Partner / Reseller",
+    "Installation Partner",
+    "Technology Partner",
+    "Other",
+)
+PREFIXES = {"Account": "001", "Contact": "003", "User": "005", "Opportunity": "006"}
+
+
+def salesforce_id(sobject: str, number: int) -> str:
+    """The org's 18-character id of a demo record: key prefix, 12 digits, and the case
+    checksum, which is ``AAA`` for a 15-character id without capital letters."""
+    return f"{PREFIXES[sobject]}{number:012d}AAA"
+
+
+def _id_sql(sobject: str, column: str) -> str:
+    return f"'{PREFIXES[sobject]}' || lpad(CAST({column} AS VARCHAR), 12, '0') || 'AAA'"
+
+
+_STAGE_SQL = """CASE d.dealstage
+    WHEN 'appointmentscheduled' THEN 'Prospecting'
+    WHEN 'qualifiedtobuy' THEN IF(d.hs_object_id % 2 = 0, 'Qualification', 'Needs Analysis')
+    WHEN 'presentationscheduled' THEN 'Value Proposition'
+    WHEN 'decisionmakerboughtin'
+        THEN IF(d.hs_object_id % 2 = 0, 'Id. Decision Makers', 'Perception Analysis')
+    WHEN 'contractsent'
+        THEN IF(d.hs_object_id % 2 = 0, 'Proposal/Price Quote', 'Negotiation/Review')
+    WHEN 'closedwon' THEN 'Closed Won'
+    WHEN 'closedlost' THEN 'Closed Lost' END"""
+# Probability of each standard stage (Setup > Opportunity Stages in a new org).
+_PROBABILITY_SQL = """CASE "StageName" WHEN 'Prospecting' THEN 10 WHEN 'Qualification' THEN 10
+    WHEN 'Needs Analysis' THEN 20 WHEN 'Value Proposition' THEN 50
+    WHEN 'Id. Decision Makers' THEN 60 WHEN 'Perception Analysis' THEN 70
+    WHEN 'Proposal/Price Quote' THEN 75 WHEN 'Negotiation/Review' THEN 90
+    WHEN 'Closed Won' THEN 100 ELSE 0 END"""
+
+# sObject -> (SQL over the demo tables, [(field, describe type, custom, picklist values)]).
+_OBJECTS: dict[str, tuple[str, list[tuple[str, str, bool, tuple[str, ...]]]]] = {
     "Opportunity": (
-        """
-        SELECT CAST(d.hs_object_id AS VARCHAR) AS "Id", d.dealname AS "Name",
+        f"""
+        SELECT *, CAST({_PROBABILITY_SQL} AS DOUBLE) AS "Probability" FROM (
+        SELECT {_id_sql("Opportunity", "d.hs_object_id")} AS "Id", d.dealname AS "Name",
                CAST(d.amount AS DOUBLE) AS "Amount", d.closedate AS "CloseDate",
-               d.dealstage AS "StageName", d.dealtype AS "Type", d.hs_is_closed AS "IsClosed",
-               d.dealstage = 'closedwon' AS "IsWon",
-               CAST(d.hubspot_owner_id AS VARCHAR) AS "OwnerId",
+               {_STAGE_SQL} AS "StageName",
+               IF(d.dealtype = 'newbusiness', 'New Customer',
+                  ['Existing Customer - Upgrade', 'Existing Customer - Replacement',
+                   'Existing Customer - Downgrade'][d.hs_object_id % 3 + 1]) AS "Type",
+               d.hs_is_closed AS "IsClosed", d.dealstage = 'closedwon' AS "IsWon",
+               {_id_sql("User", "d.hubspot_owner_id")} AS "OwnerId",
                d.createdate AS "CreatedDate", d.hs_lastmodifieddate AS "LastModifiedDate",
-               CAST(a.company_id AS VARCHAR) AS "AccountId"
+               {_id_sql("Account", "a.company_id")} AS "AccountId",
+               d.pipeline AS "Pipeline__c", d.hs_lastmodifieddate AS "Last_Activity_At__c"
         FROM crm.deals AS d
         LEFT JOIN (SELECT deal_id, min(company_id) AS company_id FROM crm.deal_company
-                   GROUP BY deal_id) AS a ON a.deal_id = d.hs_object_id
+                   GROUP BY deal_id) AS a ON a.deal_id = d.hs_object_id)
         """,
-        {
-            "Id": "id",
-            "Name": "text",
-            "Amount": "number",
-            "CloseDate": "date",
-            "StageName": "text",
-            "Type": "text",
-            "IsClosed": "boolean",
-            "IsWon": "boolean",
-            "OwnerId": "id",
-            "CreatedDate": "datetime",
-            "LastModifiedDate": "datetime",
-            "AccountId": "id",
-        },
+        [
+            ("Id", "id", False, ()),
+            ("Name", "string", False, ()),
+            ("Amount", "currency", False, ()),
+            ("CloseDate", "date", False, ()),
+            ("StageName", "picklist", False, STAGES),
+            ("Type", "picklist", False, OPPORTUNITY_TYPES),
+            ("IsClosed", "boolean", False, ()),
+            ("IsWon", "boolean", False, ()),
+            ("OwnerId", "reference", False, ()),
+            ("CreatedDate", "datetime", False, ()),
+            ("LastModifiedDate", "datetime", False, ()),
+            ("AccountId", "reference", False, ()),
+            ("Pipeline__c", "string", True, ()),
+            ("Last_Activity_At__c", "datetime", True, ()),
+            ("Probability", "percent", False, ()),
+        ],
     ),
     "Account": (
-        """
-        SELECT CAST(hs_object_id AS VARCHAR) AS "Id", name AS "Name", domain AS "Website",
-               industry AS "Industry", CAST(annualrevenue AS DOUBLE) AS "AnnualRevenue",
-               numberofemployees AS "NumberOfEmployees", lifecyclestage AS "Type",
-               CAST(hubspot_owner_id AS VARCHAR) AS "OwnerId", createdate AS "CreatedDate",
-               hs_lastmodifieddate AS "LastModifiedDate"
+        f"""
+        SELECT {_id_sql("Account", "hs_object_id")} AS "Id", name AS "Name",
+               domain AS "Website", industry AS "Industry",
+               CAST(annualrevenue AS DOUBLE) AS "AnnualRevenue",
+               numberofemployees AS "NumberOfEmployees",
+               CASE WHEN lifecyclestage = 'customer'
+                    THEN IF(hs_object_id % 2 = 0, 'Customer - Direct', 'Customer - Channel')
+                    ELSE 'Channel Partner / Reseller' END AS "Type",
+               {_id_sql("User", "hubspot_owner_id")} AS "OwnerId",
+               createdate AS "CreatedDate", hs_lastmodifieddate AS "LastModifiedDate"
         FROM crm.companies
         """,
-        {
-            "Id": "id",
-            "Name": "text",
-            "Website": "text",
-            "Industry": "text",
-            "AnnualRevenue": "number",
-            "NumberOfEmployees": "integer",
-            "Type": "text",
-            "OwnerId": "id",
-            "CreatedDate": "datetime",
-            "LastModifiedDate": "datetime",
-        },
+        [
+            ("Id", "id", False, ()),
+            ("Name", "string", False, ()),
+            ("Website", "url", False, ()),
+            ("Industry", "picklist", False, ()),  # the values found in the data
+            ("AnnualRevenue", "currency", False, ()),
+            ("NumberOfEmployees", "int", False, ()),
+            ("Type", "picklist", False, ACCOUNT_TYPES),
+            ("OwnerId", "reference", False, ()),
+            ("CreatedDate", "datetime", False, ()),
+            ("LastModifiedDate", "datetime", False, ()),
+        ],
     ),
     "Contact": (
-        """
-        SELECT CAST(c.hs_object_id AS VARCHAR) AS "Id", c.email AS "Email",
+        f"""
+        SELECT {_id_sql("Contact", "c.hs_object_id")} AS "Id", c.email AS "Email",
                c.firstname AS "FirstName", c.lastname AS "LastName", c.jobtitle AS "Title",
                c.createdate AS "CreatedDate", c.lastmodifieddate AS "LastModifiedDate",
-               CAST(a.company_id AS VARCHAR) AS "AccountId"
+               {_id_sql("Account", "a.company_id")} AS "AccountId"
         FROM crm.contacts AS c
         LEFT JOIN (SELECT contact_id, min(company_id) AS company_id FROM crm.contact_company
                    GROUP BY contact_id) AS a ON a.contact_id = c.hs_object_id
         """,
-        {
-            "Id": "id",
-            "Email": "text",
-            "FirstName": "text",
-            "LastName": "text",
-            "Title": "text",
-            "CreatedDate": "datetime",
-            "LastModifiedDate": "datetime",
-            "AccountId": "id",
-        },
+        [
+            ("Id", "id", False, ()),
+            ("Email", "email", False, ()),
+            ("FirstName", "string", False, ()),
+            ("LastName", "string", False, ()),
+            ("Title", "string", False, ()),
+            ("CreatedDate", "datetime", False, ()),
+            ("LastModifiedDate", "datetime", False, ()),
+            ("AccountId", "reference", False, ()),
+        ],
     ),
 }
+# Describe type -> the kind of literal SOQL takes for it.
+_KINDS = {
+    "id": "id",
+    "reference": "id",
+    "string": "text",
+    "picklist": "text",
+    "url": "text",
+    "email": "text",
+    "currency": "number",
+    "double": "number",
+    "percent": "number",
+    "int": "integer",
+    "boolean": "boolean",
+    "date": "date",
+    "datetime": "datetime",
+}
+_ID = re.compile(r"[A-Za-z0-9]{15}([A-Za-z0-9]{3})?")
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -244,7 +358,7 @@ class _Parser:
                 "the '__c' after the entity name.",
             )
         self.sobject = found
-        self.kinds = _OBJECTS[found][1]
+        self.kinds = {name: _KINDS[kind] for name, kind, _, _ in _OBJECTS[found][1]}
         fields: list[str] = []
         for kind, text in raw_fields:
             if kind != "word" or text.upper() in _KEYWORDS:
@@ -367,10 +481,13 @@ class _Parser:
             token_kind = "integer"
         if token_kind != expected:
             quoted = " and should not be enclosed in quotes" if token_kind == "string" else ""
+            named = {"datetime": "dateTime", "number": "double"}.get(kind, kind)
             raise SoqlError(
                 "INVALID_FIELD",
-                f"value of filter criterion for field '{field}' must be of type {kind}{quoted}",
+                f"value of filter criterion for field '{field}' must be of type {named}{quoted}",
             )
+        if kind == "id" and not _ID.fullmatch(str(value)):
+            raise SoqlError("INVALID_QUERY_FILTER_OPERATOR", f"invalid ID field: {value}")
         return value.lower() if isinstance(value, str) else value
 
 
@@ -448,13 +565,16 @@ class SalesforceStandIn(LocalHttpServer):
         batch_size: int = 2000,
         version: str = "59.0",
         users: dict[str, str] | None = None,
+        too_long_status: int = 414,
     ) -> None:
         self.batch_size = batch_size
         self.version = version
         self.users = users or {}
+        self.too_long_status = too_long_status
         self.sessions: set[str] = set()
         self.queries: list[str] = []
         self.requests: list[tuple[str, str]] = []
+        self.statuses: list[int] = []
         self.logins = 0
         self._failures: deque[tuple[int, str, str]] = deque()
         self._cursors: dict[str, list[dict[str, Any]]] = {}
@@ -463,8 +583,13 @@ class SalesforceStandIn(LocalHttpServer):
         self._lock = threading.Lock()
         self._con = duckdb.connect()
         self._con.execute("ATTACH $path AS crm (READ_ONLY)", {"path": str(crm_path)})
-        for name, (select, _) in _OBJECTS.items():
+        for name, (select, fields) in _OBJECTS.items():
             self._con.execute(f'CREATE TABLE "{name}" AS {select}')
+            for field, kind, _, _ in fields:  # Salesforce keeps date-times to the millisecond
+                if kind == "datetime":
+                    self._con.execute(
+                        f'UPDATE "{name}" SET "{field}" = date_trunc(\'millisecond\', "{field}")'
+                    )
         self._con.execute("DETACH crm")
         ca = trustme.CA()
         cert = ca.issue_cert("127.0.0.1", "localhost")
@@ -477,6 +602,16 @@ class SalesforceStandIn(LocalHttpServer):
 
     def close(self) -> None:
         self._con.close()
+
+    def records(self, sobject: str) -> list[dict[str, Any]]:
+        """The org's records of an sObject (Python values), ordered by Id."""
+        cursor = self._con.cursor()
+        try:
+            relation = cursor.sql(f'SELECT * FROM "{sobject}" ORDER BY "Id"')
+            names = relation.columns
+            return [dict(zip(names, row, strict=True)) for row in relation.fetchall()]
+        finally:
+            cursor.close()
 
     # -- test controls
     def new_session(self) -> str:
@@ -497,20 +632,39 @@ class SalesforceStandIn(LocalHttpServer):
             self._expire_in = requests
 
     def fail_next(self, status: int, code: str, message: str, times: int = 1) -> None:
-        """The next ``times`` query requests fail with this Salesforce error body."""
+        """The next ``times`` REST requests fail with this Salesforce error body."""
         with self._lock:
             self._failures.extend([(status, code, message)] * times)
 
     def limit_exceeded(self, times: int = 1) -> None:
-        """The next requests fail with 403 REQUEST_LIMIT_EXCEEDED."""
+        """The next requests meet the org's used-up daily request limit."""
         self.fail_next(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", times)
+
+    def concurrent_limit_exceeded(self, times: int = 1) -> None:
+        """The next requests meet the limit of concurrent long-running requests."""
+        self.fail_next(
+            403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.", times
+        )
+
+    def reset(self) -> None:
+        """Forget recorded requests and pending failures."""
+        with self._lock:
+            self.queries.clear()
+            self.requests.clear()
+            self.statuses.clear()
+            self._failures.clear()
 
     # -- request handling
     def handle(
         self, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, str, bytes]:
         """(status, content type, body) for one request."""
-        self.requests.append((method, path))
+        with self._lock:
+            self.requests.append((method, path))
+        size = len(path.encode()) + sum(len(k) + len(v) + 4 for k, v in headers.items())
+        if size > MAX_REQUEST_BYTES:
+            too_long = "URI Too Long" if self.too_long_status == 414 else "Header Fields Too Large"
+            return self.too_long_status, "text/html", f"<h1>{too_long}</h1>".encode()
         url = urlsplit(path)
         if method == "POST" and url.path == f"/services/Soap/u/{self.version}":
             return self._login(body)
@@ -538,10 +692,61 @@ class SalesforceStandIn(LocalHttpServer):
         match = re.fullmatch(r"(?:query|queryAll)/(01g\w+)-(\d+)", rest)
         if match is not None:
             return self._page(match.group(1), int(match.group(2)))
+        match = re.fullmatch(r"sobjects/(\w+)/describe", rest)
+        if match is not None:
+            return self._describe(match.group(1))
         return _error(404, "NOT_FOUND", "The requested resource does not exist")
 
+    def _describe(self, name: str) -> tuple[int, str, bytes]:
+        found = next((o for o in _OBJECTS if o.lower() == name.lower()), None)
+        if found is None:
+            return _error(404, "NOT_FOUND", "The requested resource does not exist")
+        fields = []
+        for field, kind, custom, listed in _OBJECTS[found][1]:
+            values = listed
+            if kind == "picklist" and not values:
+                cursor = self._con.cursor()
+                try:
+                    rows = cursor.sql(
+                        f'SELECT DISTINCT "{field}" FROM "{found}" WHERE "{field}" IS NOT NULL '
+                        "ORDER BY 1"
+                    ).fetchall()
+                finally:
+                    cursor.close()
+                values = tuple(str(row[0]) for row in rows)
+            fields.append(
+                {
+                    "name": field,
+                    "label": field.removesuffix("__c").replace("_", " "),
+                    "type": kind,
+                    "custom": custom,
+                    "nillable": field != "Id",
+                    "filterable": True,
+                    "sortable": True,
+                    "picklistValues": [
+                        {
+                            "active": True,
+                            "defaultValue": False,
+                            "label": value,
+                            "validFor": None,
+                            "value": value,
+                        }
+                        for value in values
+                    ],
+                    "restrictedPicklist": bool(values),
+                    "referenceTo": (
+                        [{"OwnerId": "User", "AccountId": "Account"}[field]]
+                        if kind == "reference"
+                        else []
+                    ),
+                }
+            )
+        body = {"name": found, "label": found, "custom": False, "fields": fields}
+        return 200, "application/json", json.dumps(body).encode()
+
     def _query(self, soql: str) -> tuple[int, str, bytes]:
-        self.queries.append(soql)
+        with self._lock:
+            self.queries.append(soql)
         try:
             sql, params, fields, sobject = parse_soql(soql)
         except SoqlError as e:
@@ -636,6 +841,8 @@ def _handler(standin: SalesforceStandIn) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
             status, content_type, payload = standin.handle(method, self.path, headers, body)
+            with standin._lock:
+                standin.statuses.append(status)
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(payload)))

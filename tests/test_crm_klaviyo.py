@@ -55,8 +55,11 @@ def _demo(demo_files: DemoFiles, request: dict[str, Any]) -> pa.Table:
     return table.set_column(0, "hs_object_id", pa.array(ids, pa.string()))
 
 
-def _search(crm: KlaviyoCrm, request: dict[str, Any], object: str = "profiles") -> pa.Table:
-    return crm.search(SearchConfig.model_validate({"object": object, **request}))
+def _search(
+    crm: KlaviyoCrm, request: dict[str, Any], object: str = "profiles", retry_attempts: int = 2
+) -> pa.Table:
+    config = SearchConfig.model_validate({"object": object, **request})
+    return crm.search(config, retry_attempts=retry_attempts)
 
 
 def test_profiles_typed_and_paged(server: KlaviyoStandIn, demo_files: DemoFiles) -> None:
@@ -194,11 +197,13 @@ def test_rate_limit_then_success(server: KlaviyoStandIn, demo_files: DemoFiles) 
     assert actual.to_pylist() == _demo(demo_files, request).to_pylist()
 
 
-def test_rate_limit_past_the_retries_is_transient(server: KlaviyoStandIn) -> None:
-    server.retry_after = 0  # urllib3 under the SDK also retries a 429 after Retry-After
-    server.fail_next(429, times=5)
+def test_retries_stay_within_the_budget(server: KlaviyoStandIn) -> None:
+    # urllib3 under the SDK would also retry a 429 that has a Retry-After, the SDK again
+    server.retry_after = 0
+    server.fail_next(429, times=10)
     with pytest.raises(TransientStepError, match="HTTP 429"):
-        _search(_crm(server, max_retries=0), {})
+        _search(_crm(server), {}, retry_attempts=2)
+    assert server.statuses == [429, 429, 429]  # the first call and 2 retries, no more
 
 
 def test_bad_key(server: KlaviyoStandIn) -> None:

@@ -61,8 +61,9 @@ def _demo(demo_files: DemoFiles, request: dict[str, Any]) -> pa.Table:
     return demo_contacts_in_whole_seconds(demo_files, request)
 
 
-def _search(crm: MarketoCrm, request: dict[str, Any]) -> pa.Table:
-    return crm.search(SearchConfig.model_validate({"object": "leads", **request}))
+def _search(crm: MarketoCrm, request: dict[str, Any], retry_attempts: int = 2) -> pa.Table:
+    config = SearchConfig.model_validate({"object": "leads", **request})
+    return crm.search(config, retry_attempts=retry_attempts)
 
 
 def _stages(demo_files: DemoFiles) -> list[str]:
@@ -248,26 +249,30 @@ def test_search_without_a_pushable_filter_says_how_to_fix(server: MarketoStandIn
 
 def test_rate_limit_then_success(server: MarketoStandIn, demo_files: DemoFiles) -> None:
     request = {"filters": [{"property": "lifecyclestage", "operator": "EQ", "value": "lead"}]}
-    server.fail_next("606", times=2)
+    server.fail_next("606")
     server.fail_next("615")
     actual = _search(_crm(server, batch_size=100), request)
-    assert server.errors_sent == ["606", "606", "615"]
+    assert server.errors_sent == ["606", "615"]
     assert actual.to_pylist() == _demo(demo_files, request).to_pylist()
 
 
-def test_rate_limit_past_the_retries_is_transient(server: MarketoStandIn) -> None:
-    server.fail_next("606", times=3)
-    with pytest.raises(TransientStepError, match="after 2 retries"):
+def test_retries_stay_within_the_budget(server: MarketoStandIn) -> None:
+    server.fail_next("606", times=10)
+    with pytest.raises(TransientStepError, match="after 3 retries"):
         _search(
-            _crm(server, max_retries=2),
+            _crm(server),
             {"filters": [{"property": "email", "operator": "EQ", "value": "x"}]},
+            retry_attempts=3,
         )
+    assert server.errors_sent == ["606"] * 4  # the first call and 3 retries, no more
 
 
-def test_daily_quota_is_transient_at_once(server: MarketoStandIn) -> None:
+def test_daily_quota_fails_at_once_naming_it(server: MarketoStandIn) -> None:
     server.fail_next("607")
-    with pytest.raises(TransientStepError, match="daily API quota"):
+    with pytest.raises(TerminalStepError, match="daily API quota is used up") as caught:
         _search(_crm(server), {"filters": [{"property": "email", "operator": "EQ", "value": "x"}]})
+    assert "607 Daily quota reached" in str(caught.value)
+    assert not isinstance(caught.value, TransientStepError)
     assert server.errors_sent == ["607"]
 
 

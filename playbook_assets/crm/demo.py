@@ -35,7 +35,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from playbook_assets.crm.base import CrmResource
+from playbook_assets.crm.base import DEFAULT_RETRY_ATTEMPTS, CrmResource
 from playbook_assets.crm.values import (
     parse_boolean,
     parse_instant,
@@ -98,12 +98,22 @@ class DemoCrm(CrmResource):
     """
 
     kind: ClassVar[str] = "duckdb"
+    # A locked file is retried by the step, which reruns the whole (local) search.
+    retries_requests: ClassVar[bool] = False
 
     database: str
     scale: float = 1.0
 
-    def search(self, request: SearchConfig, *, timeout_seconds: float | None = None) -> pa.Table:
-        """Run the search and return every matching record (up to ``request.limit``)."""
+    def search(
+        self,
+        request: SearchConfig,
+        *,
+        timeout_seconds: float | None = None,
+        retry_attempts: int = DEFAULT_RETRY_ATTEMPTS,
+    ) -> pa.Table:
+        """Run the search and return every matching record (up to ``request.limit``); the
+        step retries it (``retry_attempts`` is unused)."""
+        request = self.mapped(request)
         table = _object_table(request.object)
         ensure_demo_crm(Path(self.database), self.scale)
         timed_out = threading.Event()
@@ -128,6 +138,7 @@ class DemoCrm(CrmResource):
 
     def describe_request(self, request: SearchConfig) -> dict[str, Any]:
         """The HubSpot search API request body (filterGroups, properties, sorts, limit)."""
+        request = self.mapped(request)
         table = request.object.strip().lower()
         properties = list(request.properties) or list(DEFAULT_PROPERTIES.get(table, ()))
         body: dict[str, Any] = {

@@ -3,12 +3,14 @@
 A search is ``POST /crm/v3/objects/{object}/search`` with ``filterGroups``, ``properties``,
 ``sorts`` and paging by ``after`` (up to 200 records a page). HubSpot answers at most 10,000
 records per search, so every search that may need more is sorted by ``hs_object_id`` ascending
-and read in windows: when a window ends below its ``total``, the next one repeats the search
-with an extra ``hs_object_id GT <last id>`` filter in every group. HubSpot takes one sort rule
-per search, so a step's own ``sorts`` are applied to the collected rows with pyarrow (then
-``hs_object_id`` ascending, NULLs last, as the demo CRM does); a step with a single sort and a
-``limit`` of at most 10,000 is sorted by HubSpot instead and stops reading at the limit (rows
-tied with the last one may then differ from the demo CRM's choice).
+and read in windows. HubSpot keeps sending a ``paging.next.after`` link up to the cap and
+answers 400 to a page past it, so a window ends by counting: once it holds 10,000 records (its
+last page shortened to end exactly there) and its ``total`` is larger, the next window repeats
+the search with an extra ``hs_object_id GT <last id>`` filter in every group. HubSpot takes
+one sort rule per search, so a step's own ``sorts`` are applied to the collected rows with
+pyarrow (then ``hs_object_id`` ascending, NULLs last, as the demo CRM does); a step with a
+single sort and a ``limit`` of at most 10,000 is sorted by HubSpot instead and stops reading
+at the limit (rows tied with the last one may then differ from the demo CRM's choice).
 
 Filter groups that leave no room for the window filter (HubSpot allows 5 groups, 6 filters a
 group, 18 in all) are searched one group at a time and the results united by id.
@@ -21,25 +23,44 @@ API (``GET /crm/v3/properties/{object}``, read once per object and resource inst
 with the v4 batch associations API (100 ids a request) into ``company_id`` (the primary
 association, else the smallest id).
 
-Every request waits for the resource's rate limiter (a token bucket of one token refilled at
-95% of ``requests_per_second``, so network jitter cannot put more than the configured number of
-requests in any one-second window). 429 and 5xx answers, dropped connections and read
-timeouts are retried with exponential backoff and full jitter, waiting at least the
-``Retry-After`` HubSpot sends. Retries are done here, not by urllib3, so that each attempt
-passes through the rate limiter.
+Every request waits for the account's rate limit (``requests_per_second``), shared by every
+process that uses the same token through a SQLite bucket (``crm/rate_limit.py``). 429 and 5xx
+answers, dropped connections and read timeouts are retried with exponential backoff and full
+jitter, waiting at least the ``Retry-After`` HubSpot sends, at most ``retry_attempts`` times
+(the step's ``execution.retry_attempts``: the step does not retry again). Retries are done
+here, not by urllib3 (whose Retry is off), so that each attempt passes the rate limiter and
+the attempts do not multiply.
+
+Documented behaviour this module relies on (each tested in tests/test_crm_hubspot.py against
+tests/hubspot_standin.py):
+
+- paging end: ``paging.next.after`` until the last page; it is also sent on the page that
+  reaches the 10,000 cap (test_more_than_10000_results_are_complete, both link behaviours);
+- caps: 200 records a page, 10,000 a search and a 400 past it, 5 filter groups, 6 filters a
+  group, 18 in all, one sort (test_more_than_10000_results_are_complete,
+  test_filter_groups_beyond_the_limits_are_split);
+- name case: property names are the internal names, lower case, and values come back as
+  text (test_values_are_typed);
+- error shapes: ``{"status": "error", "message", "category"}``; 401 INVALID_AUTHENTICATION,
+  403 MISSING_SCOPES with ``context.requiredGranularScopes``, 400 VALIDATION_ERROR, 429
+  RATE_LIMIT with Retry-After (test_bad_token_is_a_clear_terminal_error,
+  test_missing_scope_names_the_scope, test_unknown_names_suggest_the_closest_but_never_the_same);
+- rate limits: 5 search requests per second per account
+  (test_rate_limit_holds_across_processes, test_429_storm_loses_no_rows...);
+- retries: at most ``retry_attempts`` of each request (test_retries_stay_within_the_budget).
 """
 
 from __future__ import annotations
 
 import json
 import random
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
+import dagster as dg
 import hubspot
 import hubspot.crm.associations.v4 as associations_v4
 import hubspot.crm.objects as objects_api
@@ -49,7 +70,8 @@ import urllib3
 from pydantic import Field, PrivateAttr
 from urllib3.util.retry import Retry
 
-from playbook_assets.crm.base import CrmResource
+from playbook_assets.crm import rate_limit
+from playbook_assets.crm.base import DEFAULT_RETRY_ATTEMPTS, CrmResource
 from playbook_assets.crm.demo import DEFAULT_PROPERTIES
 from playbook_assets.errors import (
     SourceUnreachableError,
@@ -66,8 +88,18 @@ MAX_FILTERS_PER_GROUP = 6
 MAX_FILTERS = 18
 ASSOCIATION_BATCH = 100
 _ID = "hs_object_id"
-_RATE_MARGIN = 0.95
-_STANDARD_OBJECTS = ("companies", "contacts", "deals", "tickets", "products", "line_items")
+# The scopes a private app needs to search an object and to read its properties
+# (developers.hubspot.com/docs/api/scopes).
+_SCOPES: dict[str, tuple[str, str]] = {
+    "companies": ("crm.objects.companies.read", "crm.schemas.companies.read"),
+    "contacts": ("crm.objects.contacts.read", "crm.schemas.contacts.read"),
+    "deals": ("crm.objects.deals.read", "crm.schemas.deals.read"),
+    "tickets": ("tickets", "tickets"),
+    "products": ("e-commerce", "e-commerce"),
+    "line_items": ("e-commerce", "e-commerce"),
+}
+_CUSTOM_SCOPES = ("crm.objects.custom.read", "crm.schemas.custom.read")
+_STANDARD_OBJECTS = tuple(_SCOPES)
 _ASSOCIATION_ALIASES = {
     "company": "companies",
     "contact": "contacts",
@@ -88,30 +120,6 @@ _TOKEN_HINT = (
 )
 
 
-class _TokenBucket:
-    """One token, refilled every ``1 / rate`` seconds: at most ``rate`` request starts in any
-    one-second window. Shared by the threads that use one resource instance."""
-
-    def __init__(self, rate: float) -> None:
-        self.interval = 1.0 / (rate * _RATE_MARGIN)
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def acquire(self, deadline: float | None) -> None:
-        with self._lock:
-            now = time.monotonic()
-            slot = max(now, self._next)
-            if deadline is not None and slot > deadline:
-                raise _DeadlinePassed
-            self._next = slot + self.interval
-        if slot > now:
-            time.sleep(slot - now)
-
-
-class _DeadlinePassed(Exception):
-    """The search's time limit would pass before the next request could be sent."""
-
-
 @dataclass(frozen=True)
 class _Property:
     name: str
@@ -128,11 +136,9 @@ class _Apis:
     associations: Any
     deadline: float | None
     timeout_seconds: float | None
+    retry_attempts: int
     requests: int = 0
     windows: int = 0
-
-
-_bucket_lock = threading.Lock()
 
 
 class HubSpotCrm(CrmResource):
@@ -150,15 +156,18 @@ class HubSpotCrm(CrmResource):
         default="https://api.hubapi.com", description="API root (tests point it at a stand-in)."
     )
     requests_per_second: float = Field(
-        default=5.0,
+        default=5,
         gt=0,
-        description="Client-side rate limit for all requests (HubSpot's search limit is 5/s).",
+        description="Requests per second for the account, all runs and processes together "
+        "(HubSpot's search limit is 5/s per account).",
+    )
+    rate_limit_file: str | None = Field(
+        default=None,
+        description="SQLite file holding the account's shared rate limit; every process that "
+        "uses the account must see it (default: crm_rate_limits.sqlite in the Dagster home).",
     )
     page_size: int = Field(
         default=200, ge=1, le=200, description="Records per search page (HubSpot's max: 200)."
-    )
-    max_retries: int = Field(
-        default=6, ge=0, description="Retries of a request after 429, 5xx or a dropped connection."
     )
     backoff_seconds: float = Field(
         default=0.5, gt=0, description="First retry delay; doubles on each retry (with jitter)."
@@ -173,16 +182,28 @@ class HubSpotCrm(CrmResource):
         default=60.0, gt=0, description="Time to wait for one response."
     )
 
-    _bucket: _TokenBucket | None = PrivateAttr(default=None)
     _properties: dict[str, dict[str, _Property]] = PrivateAttr(default_factory=dict)
+    _dagster_home: str | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Keep the run's Dagster home: the shared rate limit lives there by default."""
+        if context.instance is not None:
+            self._dagster_home = context.instance.root_directory
 
     # -----------------------------------------------------------------------------------------
     # Interface
     # -----------------------------------------------------------------------------------------
 
-    def search(self, request: SearchConfig, *, timeout_seconds: float | None = None) -> pa.Table:
+    def search(
+        self,
+        request: SearchConfig,
+        *,
+        timeout_seconds: float | None = None,
+        retry_attempts: int = DEFAULT_RETRY_ATTEMPTS,
+    ) -> pa.Table:
         """Run the search and return every matching record (up to ``request.limit``)."""
-        apis = self._apis(timeout_seconds)
+        request = self.mapped(request)
+        apis = self._apis(timeout_seconds, retry_attempts)
         object_type = request.object.strip().lower()
         properties = self._object_properties(apis, object_type)
         names = _requested_properties(request, object_type, properties)
@@ -221,6 +242,7 @@ class HubSpotCrm(CrmResource):
 
     def describe_request(self, request: SearchConfig) -> dict[str, Any]:
         """The search request body sent to HubSpot (before windowing), without secrets."""
+        request = self.mapped(request)
         object_type = request.object.strip().lower()
         body: dict[str, Any] = {
             "object": object_type,
@@ -242,7 +264,7 @@ class HubSpotCrm(CrmResource):
     # Requests
     # -----------------------------------------------------------------------------------------
 
-    def _apis(self, timeout_seconds: float | None) -> _Apis:
+    def _apis(self, timeout_seconds: float | None, retry_attempts: int) -> _Apis:
         # Retries happen in _call so that every attempt passes through the rate limiter; the
         # client's urllib3 Retry must neither retry nor turn statuses into MaxRetryError.
         retry = Retry(
@@ -261,26 +283,31 @@ class HubSpotCrm(CrmResource):
             associations=client.crm.associations.v4.batch_api,
             deadline=deadline,
             timeout_seconds=timeout_seconds,
+            retry_attempts=retry_attempts,
         )
 
-    def _limiter(self) -> _TokenBucket:
-        with _bucket_lock:
-            if self._bucket is None:
-                self._bucket = _TokenBucket(self.requests_per_second)
-            return self._bucket
+    def _wait_for_rate(self, apis: _Apis) -> None:
+        admitted = rate_limit.acquire(
+            rate_limit.rate_limit_file(self.rate_limit_file, self._dagster_home),
+            rate_limit.account_key("hubspot", self.base_url.rstrip("/"), self.access_token),
+            [(self.requests_per_second, 1.0)],
+            apis.deadline,
+        )
+        if not admitted:
+            raise _timeout_error(apis)
 
-    def _call(self, apis: _Apis, what: str, send: Any) -> dict[str, Any]:
+    def _call(
+        self, apis: _Apis, what: str, send: Any, scopes: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
         """Send one request (``send(timeout)``) with rate limiting and retries; the JSON body.
 
-        Raises ``_HttpError`` for 4xx answers other than 401, 403 and 429, for the caller to
-        explain in its own terms.
+        ``scopes`` are the scopes the request needs, named when HubSpot answers 403 without
+        saying which. Raises ``_HttpError`` for 4xx answers other than 401, 403 and 429, for
+        the caller to explain in its own terms.
         """
         attempt = 0
         while True:
-            try:
-                self._limiter().acquire(apis.deadline)
-            except _DeadlinePassed as e:
-                raise _timeout_error(apis) from e
+            self._wait_for_rate(apis)
             apis.requests += 1
             retry_after: float | None = None
             try:
@@ -296,10 +323,17 @@ class HubSpotCrm(CrmResource):
                         hint=_TOKEN_HINT,
                     ) from None
                 if status == 403:
+                    needed = _required_scopes(e.body) or list(scopes)
                     raise TerminalStepError(
                         f"the HubSpot access token lacks a scope needed for {what}"
                         + (f" (HubSpot: {message})" if message else ""),
-                        hint="add the missing read scopes to the private app",
+                        hint=(
+                            f"grant the private app the {' and '.join(needed)} scope"
+                            + ("s" if len(needed) > 1 else "")
+                            if needed
+                            else "add the missing read scopes to the private app"
+                        )
+                        + " (Settings > Integrations > Private apps > Scopes)",
                     ) from None
                 if status == 0:
                     failure: Exception = SourceUnreachableError(
@@ -326,7 +360,7 @@ class HubSpotCrm(CrmResource):
                 )
                 cause = e
             attempt += 1
-            if attempt > self.max_retries:
+            if attempt > apis.retry_attempts:
                 raise failure from cause
             delay = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempt - 1))
             delay = random.uniform(0, delay)
@@ -347,6 +381,7 @@ class HubSpotCrm(CrmResource):
         cached = self._properties.get(object_type)
         if cached is not None:
             return cached
+        scopes = _SCOPES.get(object_type, _CUSTOM_SCOPES)
         try:
             body = self._call(
                 apis,
@@ -354,14 +389,27 @@ class HubSpotCrm(CrmResource):
                 lambda timeout: apis.properties.get_all(
                     object_type, archived=False, _preload_content=False, _request_timeout=timeout
                 ),
+                scopes=(scopes[1],),
             )
         except _HttpError as e:
+            if e.status in (400, 404) and object_type in _SCOPES:
+                # A standard object HubSpot does not serve: it is not set up in this account.
+                raise TerminalStepError(
+                    f"HubSpot does not serve the standard object '{object_type}' for this "
+                    f"account ({e.status}: {e.message})",
+                    field="object",
+                    hint=f"check that the account has {object_type} turned on (e.g. tickets "
+                    "need a help desk or Service Hub, products and line items the product "
+                    "library) and that the private app has the "
+                    f"{' and '.join(dict.fromkeys(scopes))} scope",
+                ) from e
             if e.status in (400, 404):
                 raise TerminalStepError(
                     f"unknown HubSpot object '{object_type}' (HubSpot: {e.message})",
                     field="object",
                     hint=did_you_mean(object_type, _STANDARD_OBJECTS)
-                    or f"standard objects: {', '.join(_STANDARD_OBJECTS)}",
+                    or f"standard objects: {', '.join(_STANDARD_OBJECTS)}; a custom object is "
+                    "named by its fully qualified name (p_<name>) or objectTypeId (2-...)",
                 ) from e
             raise TerminalStepError(
                 f"HubSpot refused to list the properties of '{object_type}': {e.message}"
@@ -403,6 +451,8 @@ class HubSpotCrm(CrmResource):
                     size = self.page_size
                     if stop_at is not None:
                         size = max(1, min(size, stop_at - collected))
+                    if window:  # end the window exactly at the cap, never a page past it
+                        size = min(size, SEARCH_RESULT_CAP - in_window)
                     body: dict[str, Any] = {
                         "filterGroups": [{"filters": g} for g in window_groups],
                         "properties": properties,
@@ -426,6 +476,8 @@ class HubSpotCrm(CrmResource):
                     after = ((page.get("paging") or {}).get("next") or {}).get("after")
                     if after is None or not results:
                         break
+                    if window and in_window >= SEARCH_RESULT_CAP:
+                        break  # HubSpot still links to the next page here and answers it 400
                 done = stop_at is not None and collected >= stop_at
                 if done or not window or in_window == 0 or in_window >= total:
                     break
@@ -439,6 +491,7 @@ class HubSpotCrm(CrmResource):
                 lambda timeout: apis.search.do_search(
                     object_type, body, _preload_content=False, _request_timeout=timeout
                 ),
+                scopes=(_SCOPES.get(object_type, _CUSTOM_SCOPES)[0],),
             )
         except _HttpError as e:
             raise TerminalStepError(
@@ -504,6 +557,23 @@ def _error_message(body: Any) -> str:
     if isinstance(parsed, dict):
         return str(parsed.get("message") or parsed)[:500]
     return str(parsed)[:300]
+
+
+def _required_scopes(body: Any) -> list[str]:
+    """The scopes a 403 MISSING_SCOPES body names (``errors[].context.required*Scopes``)."""
+    try:
+        parsed = json.loads(body or "{}")
+    except (TypeError, ValueError):
+        return []
+    errors = parsed.get("errors") if isinstance(parsed, dict) else None
+    found: list[str] = []
+    for error in errors if isinstance(errors, list) else []:
+        context = error.get("context") if isinstance(error, dict) else None
+        for key in ("requiredGranularScopes", "requiredScopes"):
+            for scope in (context or {}).get(key) or []:
+                if str(scope) not in found:
+                    found.append(str(scope))
+    return found
 
 
 def _retry_after(headers: Any) -> float | None:

@@ -2,8 +2,13 @@
 
 Through the official klaviyo-api SDK (``KlaviyoAPI``), whose ``test_host`` sets the base URL
 (used by tests); it sends ``Authorization: Klaviyo-API-Key <key>`` and its ``revision``
-header, and retries 429 / 503 / 504 itself, honouring ``Retry-After`` (``max_retries``,
-``max_retry_delay_seconds``). Every call has a time limit (``_request_timeout``).
+header, and retries 429 / 503 / 504 itself, honouring ``Retry-After``. Its ``max_retries``
+counts attempts, and urllib3 under it retries dropped connections on its own: both are set
+so that a request is sent at most ``1 + retry_attempts`` times (the step's
+``execution.retry_attempts``; the step does not retry again). Every call waits for the
+account's rate limit (``requests_per_second`` and ``requests_per_minute``: Klaviyo's profiles
+endpoints allow 75/s burst and 700/min steady), shared by every process that uses the key
+(``crm/rate_limit.py``), and has a time limit (``_request_timeout``).
 
 Objects: ``profiles`` (or ``contacts``) is ``GET /api/profiles``; ``segments/<id>`` is the
 members of a segment, ``GET /api/segments/<id>/profiles``. A segment is an object rather than a
@@ -32,6 +37,19 @@ Profiles have no associations.
 Errors: 401 / 403 -> ``TerminalStepError`` (bad or under-scoped key), 400 -> ``TerminalStepError``
 with Klaviyo's detail, 429 / 5xx after the SDK's retries -> ``TransientStepError``, no
 connection -> ``SourceUnreachableError``.
+
+Documented behaviour this module relies on (developers.klaviyo.com/en/reference; each tested
+in tests/test_crm_klaviyo.py against tests/klaviyo_standin.py):
+
+- paging end: ``links.next`` until it is null (test_profiles_typed_and_paged);
+- caps: ``page[size]`` up to 100, ``any(...)`` lists up to 100 values
+  (test_in_list_is_sent_in_chunks_of_100);
+- name case: attribute names as the API spells them (``first_name``), custom properties
+  under ``properties`` (test_profiles_typed_and_paged);
+- error shapes: ``{"errors": [{status, code, title, detail, source}]}``
+  (test_bad_key, test_unknown_segment);
+- rate limits: 429 ``throttled`` with ``Retry-After``, retried within the budget
+  (test_rate_limit_then_success, test_retries_stay_within_the_budget).
 """
 
 from __future__ import annotations
@@ -44,14 +62,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlparse
 
+import dagster as dg
 import pyarrow as pa
 import urllib3
 from klaviyo_api import KlaviyoAPI
 from openapi_client.api_arg_options import USE_DICTIONARY_FOR_RESPONSE_DATA
 from openapi_client.exceptions import ApiException
-from pydantic import Field
+from pydantic import Field, PrivateAttr
+from urllib3.util.retry import Retry
 
-from playbook_assets.crm.base import CrmResource
+from playbook_assets.crm import rate_limit
+from playbook_assets.crm.base import DEFAULT_RETRY_ATTEMPTS, CrmResource
 from playbook_assets.crm.demo import DEFAULT_PROPERTIES
 from playbook_assets.crm.marketo import evaluate_locally
 from playbook_assets.crm.values import parse_instant
@@ -121,21 +142,50 @@ class KlaviyoCrm(CrmResource):
     request_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Time limit of one HTTP call."
     )
-    max_retries: int = Field(default=3, ge=0, description="Retries of a 429 / 503 / 504 answer.")
     max_retry_delay_seconds: float = Field(
         default=60.0, gt=0, description="Longest wait between two retries."
     )
+    requests_per_second: float = Field(
+        default=75, gt=0, description="Burst limit of the account (Klaviyo's: 75/s)."
+    )
+    requests_per_minute: float = Field(
+        default=700, gt=0, description="Steady limit of the account (Klaviyo's: 700/min)."
+    )
+    rate_limit_file: str | None = Field(
+        default=None,
+        description="SQLite file holding the account's shared rate limit (default: "
+        "crm_rate_limits.sqlite in the Dagster home).",
+    )
 
-    def search(self, request: SearchConfig, *, timeout_seconds: float | None = None) -> pa.Table:
+    _dagster_home: str | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Keep the run's Dagster home: the shared rate limit lives there by default."""
+        if context.instance is not None:
+            self._dagster_home = context.instance.root_directory
+
+    def search(
+        self,
+        request: SearchConfig,
+        *,
+        timeout_seconds: float | None = None,
+        retry_attempts: int = DEFAULT_RETRY_ATTEMPTS,
+    ) -> pa.Table:
         """Run the search and return every matching profile (up to ``request.limit``)."""
+        request = self.mapped(request)
         plan = _plan(request, {**DEFAULT_FIELD_MAP, **self.field_map})
         deadline = time.monotonic() + timeout_seconds if timeout_seconds else None
         client = KlaviyoAPI(
             self.api_key,
             max_delay=int(max(1, self.max_retry_delay_seconds)),
-            max_retries=self.max_retries,
+            max_retries=retry_attempts + 1,  # the SDK counts attempts, the first included
             test_host=self.base_url.rstrip("/"),
             options={USE_DICTIONARY_FOR_RESPONSE_DATA: True},
+        )
+        # urllib3 retries dropped connections by itself (3 times by default): within budget.
+        pool = client.api_client.rest_client.pool_manager
+        pool.connection_pool_kw["retries"] = Retry(
+            total=retry_attempts, backoff_factor=0.5, raise_on_status=False, status=0
         )
         seen: dict[str, dict[str, Any]] = {}
         for server_filter in plan.server_filters or [None]:
@@ -145,6 +195,7 @@ class KlaviyoCrm(CrmResource):
 
     def describe_request(self, request: SearchConfig) -> dict[str, Any]:
         """The Klaviyo call(s): endpoint, ``filter`` values, fields; no secrets."""
+        request = self.mapped(request)
         plan = _plan(request, {**DEFAULT_FIELD_MAP, **self.field_map})
         described: dict[str, Any] = {
             "endpoint": plan.endpoint,
@@ -171,14 +222,24 @@ class KlaviyoCrm(CrmResource):
                 arguments["filter"] = server_filter
             if cursor:
                 arguments["page_cursor"] = cursor
-            body = self._call(client, plan, arguments)
+            body = self._call(client, plan, arguments, deadline)
             for item in body.get("data") or []:
                 yield {"id": item.get("id"), **(item.get("attributes") or {})}
             cursor = _next_cursor(body)
             if cursor is None:
                 return
 
-    def _call(self, client: Any, plan: _Plan, arguments: dict[str, Any]) -> dict[str, Any]:
+    def _call(
+        self, client: Any, plan: _Plan, arguments: dict[str, Any], deadline: float | None
+    ) -> dict[str, Any]:
+        admitted = rate_limit.acquire(
+            rate_limit.rate_limit_file(self.rate_limit_file, self._dagster_home),
+            rate_limit.account_key("klaviyo", self.base_url.rstrip("/"), self.api_key),
+            [(self.requests_per_second, 1.0), (self.requests_per_minute, 60.0)],
+            deadline,
+        )
+        if not admitted:
+            raise _timed_out()
         try:
             if plan.segment is None:
                 body = client.Profiles.get_profiles(**arguments)

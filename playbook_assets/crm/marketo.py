@@ -29,9 +29,27 @@ integer).
 
 Errors: Marketo answers HTTP 200 with ``success: false``; 601/602 (token invalid/expired)
 fetch a new token once; 606 (rate), 615 (concurrency) and 604/608/611/713 (temporary) back
-off exponentially and raise ``TransientStepError`` when retries run out; 607 (daily quota)
-raises ``TransientStepError`` at once, as the quota resets only at midnight (US Central);
-1003/1006 (bad field or value) raise ``TerminalStepError`` with a did-you-mean.
+off exponentially, at most ``retry_attempts`` times (the step's ``execution.retry_attempts``;
+the step does not retry again), and raise ``TransientStepError`` when they run out; 607
+(daily quota) raises ``TerminalStepError`` at once, naming the quota: it resets only at
+midnight US Central time, so no retry within the run can succeed; 1003/1006 (bad field or
+value) raise ``TerminalStepError`` with a did-you-mean.
+
+Rate: every call waits for the instance's limit of 100 calls per 20 s (``calls_per_20_seconds``),
+shared by every process that uses the instance (``crm/rate_limit.py``).
+
+Documented behaviour this module relies on (developers.marketo.com/rest-api; each tested in
+tests/test_crm_marketo.py against tests/marketo_standin.py):
+
+- paging end: ``nextPageToken`` until a page has none (test_paging_is_complete_without_duplicates);
+- caps: 300 ``filterValues`` a call, ``batchSize`` up to 300, URLs up to 8 KB, past which the
+  call is a POST with ``_method=GET`` (test_in_lists_over_300_values_are_batched);
+- name case: REST field names as ``describe2`` spells them (test_token_fetch_and_typed_rows);
+- error shapes: HTTP 200 with ``success: false`` and ``errors: [{code, message}]``
+  (test_expired_token_is_refreshed_once, test_daily_quota_fails_at_once_naming_it,
+  test_bad_field_from_marketo_suggests_the_closest);
+- rate limits: 100 calls per 20 s per instance, 606 past it (test_rate_limit_then_success,
+  test_retries_stay_within_the_budget).
 """
 
 from __future__ import annotations
@@ -43,12 +61,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
+import dagster as dg
 import duckdb
 import pyarrow as pa
 import requests
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
-from playbook_assets.crm.base import CrmResource
+from playbook_assets.crm import rate_limit
+from playbook_assets.crm.base import DEFAULT_RETRY_ATTEMPTS, CrmResource
 from playbook_assets.crm.demo import DEFAULT_PROPERTIES, build_search_query, object_columns
 from playbook_assets.errors import (
     SourceUnreachableError,
@@ -115,8 +135,16 @@ class MarketoCrm(CrmResource):
     request_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Time limit of one HTTP call."
     )
-    max_retries: int = Field(
-        default=5, ge=0, description="Retries of a throttled or temporarily failing call."
+    calls_per_20_seconds: int = Field(
+        default=100,
+        gt=0,
+        description="Calls per 20 s for the instance, all runs and processes together "
+        "(Marketo's limit: 100).",
+    )
+    rate_limit_file: str | None = Field(
+        default=None,
+        description="SQLite file holding the instance's shared rate limit (default: "
+        "crm_rate_limits.sqlite in the Dagster home).",
     )
     backoff_seconds: float = Field(
         default=2.0,
@@ -124,11 +152,25 @@ class MarketoCrm(CrmResource):
         description="First wait before a retry; doubles on each retry (with jitter).",
     )
 
-    def search(self, request: SearchConfig, *, timeout_seconds: float | None = None) -> pa.Table:
+    _dagster_home: str | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Keep the run's Dagster home: the shared rate limit lives there by default."""
+        if context.instance is not None:
+            self._dagster_home = context.instance.root_directory
+
+    def search(
+        self,
+        request: SearchConfig,
+        *,
+        timeout_seconds: float | None = None,
+        retry_attempts: int = DEFAULT_RETRY_ATTEMPTS,
+    ) -> pa.Table:
         """Run the search and return every matching lead (up to ``request.limit``)."""
+        request = self.mapped(request)
         _object_name(request.object)
         deadline = time.monotonic() + timeout_seconds if timeout_seconds else None
-        with _Client(self, deadline) as client:
+        with _Client(self, deadline, retry_attempts) as client:
             fields = client.describe()
             plan = _plan(request, self._names(), fields, self.company_id_field)
             records = _records(client, plan, fields, self.batch_size)
@@ -137,6 +179,7 @@ class MarketoCrm(CrmResource):
 
     def describe_request(self, request: SearchConfig) -> dict[str, Any]:
         """The leads call (Marketo field names) and which filters may be evaluated locally."""
+        request = self.mapped(request)
         names = self._names()
         properties = list(request.properties) or list(DEFAULT_PROPERTIES["contacts"])
         fields = [names.get(p, p) for p in properties]
@@ -433,10 +476,11 @@ def _describe_filter(spec: SearchFilter) -> dict[str, Any]:
 class _Client:
     """One search's HTTP session: the access token, retries, time limit."""
 
-    def __init__(self, crm: MarketoCrm, deadline: float | None) -> None:
+    def __init__(self, crm: MarketoCrm, deadline: float | None, retries: int) -> None:
         self.crm = crm
         self.base = crm.base_url.rstrip("/")
         self.deadline = deadline
+        self.retries = retries
         self.session = requests.Session()
         self.token: str | None = None
         self.token_expiry = 0.0
@@ -517,9 +561,10 @@ class _Client:
                 attempt = self._back_off(attempt, f"Marketo error {code} {message}")
                 continue
             if code == "607":
-                raise TransientStepError(
+                raise TerminalStepError(
                     f"Marketo's daily API quota is used up ({code} {message})",
-                    hint="the quota resets at midnight US Central time; run again then",
+                    hint="the quota (50,000 calls a day unless Marketo raised it) resets at "
+                    "midnight US Central time; run again then, or ask Marketo for a larger one",
                 )
             if code in _FIELD_CODES:
                 name = _quoted_name(message)
@@ -532,6 +577,7 @@ class _Client:
             raise TerminalStepError(f"Marketo error {code}: {message}")
 
     def _send(self, method: str, path: str, params: dict[str, str]) -> requests.Response:
+        self._wait_for_rate()
         url = self.base + path
         headers = {"Authorization": f"Bearer {self._access_token()}"}
         data: dict[str, str] | None = None
@@ -552,6 +598,16 @@ class _Client:
                 f"cannot reach Marketo at {self.base}: {type(e).__name__}",
                 hint="check base_url (https://<munchkin id>.mktorest.com) and the network",
             ) from e
+
+    def _wait_for_rate(self) -> None:
+        admitted = rate_limit.acquire(
+            rate_limit.rate_limit_file(self.crm.rate_limit_file, self.crm._dagster_home),
+            rate_limit.account_key("marketo", self.base, self.crm.client_id),
+            [(self.crm.calls_per_20_seconds, 20.0)],
+            self.deadline,
+        )
+        if not admitted:
+            raise self._timed_out("within the rate limit")
 
     def _access_token(self) -> str:
         if self.token is not None and time.monotonic() < self.token_expiry:
@@ -606,7 +662,7 @@ class _Client:
         )
 
     def _back_off(self, attempt: int, reason: str) -> int:
-        if attempt >= self.crm.max_retries:
+        if attempt >= self.retries:
             raise TransientStepError(
                 f"Marketo is still throttling or failing after {attempt} retries ({reason})",
                 hint="Marketo allows 100 calls per 20 s and 10 at once per instance; "

@@ -72,9 +72,22 @@ EXPECTED_ASSETS = {
 }
 
 
-def test_defs_has_every_builtin_asset_and_job(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def shipped_config(tmp_path: Path) -> Path:
+    """The repository's config file, in a folder of its own: the deployment's own playbooks
+    (``config/playbooks/``) are the user's, and never part of what a test expects."""
+    folder = tmp_path / "config"
+    (folder / "playbooks").mkdir(parents=True)
+    path = folder / "playbook-executor.yaml"
+    path.write_text((REPO / "config" / "playbook-executor.yaml").read_text())
+    return path
+
+
+def test_defs_has_every_builtin_asset_and_job(
+    monkeypatch: pytest.MonkeyPatch, shipped_config: Path
+) -> None:
     monkeypatch.chdir(REPO)
-    monkeypatch.delenv("PLAYBOOK_CONFIG", raising=False)
+    monkeypatch.setenv("PLAYBOOK_CONFIG", str(shipped_config))
     monkeypatch.setenv("PLAYBOOK_STRICT", "1")
     module = importlib.import_module("playbook_defs.definitions")
     defs = importlib.reload(module).defs
@@ -92,10 +105,9 @@ def test_defs_has_every_builtin_asset_and_job(monkeypatch: pytest.MonkeyPatch) -
     ]
 
 
-def test_dagster_definitions_validate() -> None:
+def test_dagster_definitions_validate(shipped_config: Path) -> None:
     dagster = Path(sys.executable).parent / "dagster"
-    env = {**os.environ, "PLAYBOOK_STRICT": "1"}
-    env.pop("PLAYBOOK_CONFIG", None)
+    env = {**os.environ, "PLAYBOOK_STRICT": "1", "PLAYBOOK_CONFIG": str(shipped_config)}
     done = subprocess.run(
         [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
         cwd=REPO,

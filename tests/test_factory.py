@@ -123,7 +123,8 @@ def test_asset_graph(project: Project) -> None:
     references = accounts.metadata["dagster/code_references"].code_references
     assert references[0].file_path.endswith("config/playbooks/arr_by_segment.yaml")
     assert references[0].line_number == 14
-    assert graph.get(dg.AssetKey(["arr_by_segment", "deals"])).kinds == {"duckdb"}
+    # A CRM search shows its CRM, not the DuckDB file the demo CRM is stored in.
+    assert graph.get(dg.AssetKey(["arr_by_segment", "deals"])).kinds == {"demo crm"}
     # One op per playbook, in the pool of its warehouse connection (it also queries the CRM).
     pools = {frozenset(graph.get(key).pools or ()) for key in graph.get_all_asset_keys()}
     assert pools == {frozenset({"connection_duckdb"})}
@@ -281,3 +282,115 @@ def test_executor_follows_the_config(project: Project) -> None:
     assert executor.name == "multiprocess"
     resolved = executor.apply_config_mapping({}).value
     assert resolved is not None and resolved["config"]["max_concurrent"] == 2
+
+
+def _records(project: Project, dagster_run_id: str) -> list[dict[str, Any]]:
+    """The run reports stored for a Dagster run."""
+    import json
+
+    paths = [
+        path
+        for path in project.artifacts_dir.glob("run_*.json")
+        if not path.name.endswith(".manifest.json")
+    ]
+    reports = [json.loads(path.read_text()) for path in paths]
+    return [r for r in reports if r["dagster_run_id"] == dagster_run_id]
+
+
+def test_a_subset_run_reports_what_it_ran(project: Project) -> None:
+    """A selection in the UI, or Re-execute from asset failure: the steps left out are
+    not_selected, and the run succeeds when what it ran succeeded."""
+    defs = definitions(project)
+    instance = dg.DagsterInstance.from_config(str(project.dagster_home))
+    assert execute_playbook(defs, "arr_by_segment", instance=instance).success
+    subset = execute_playbook(
+        defs, "arr_by_segment", instance=instance, assets=["at_risk", "totals"]
+    )
+    assert subset.success
+    (report,) = _records(project, subset.run_id)
+    assert report["status"] == "success"
+    assert {s["step_id"]: s["status"] for s in report["steps"]} == {
+        "accounts": "not_selected",
+        "deals": "not_selected",
+        "by_segment": "not_selected",
+        "at_risk": "success",
+    }
+    assert {name: o["status"] for name, o in report["outputs"].items()} == {
+        "segments": "not_selected",
+        "totals": "success",
+    }
+    assert report["summary"]["not_selected_steps"] == 3
+    # at_risk read the stored accounts of the first run: its rows are the At-Risk ones there.
+    accounts = latest_table(instance, ["arr_by_segment", "accounts"])
+    at_risk = [row for row in accounts.to_pylist() if row["health_status"] == "At-Risk"]
+    assert (
+        next(s for s in report["steps"] if s["step_id"] == "at_risk")["row_count"]
+        == len(at_risk)
+        > 0
+    )
+    total = sum(row["arr"] for row in accounts.to_pylist())
+    assert report["outputs"]["totals"]["values"]["total_arr"] == float(total)
+
+
+def latest_table(instance: dg.DagsterInstance, key: list[str]) -> Any:
+    records = instance.fetch_materializations(dg.AssetKey(key), limit=1).records
+    materialization = records[0].asset_materialization
+    assert materialization is not None
+    return pq.read_table(str(materialization.metadata["artifact_path"].value))
+
+
+def test_a_launchpad_value_of_the_wrong_type_is_recorded_with_the_parameter(
+    project: Project,
+) -> None:
+    text = PLAYBOOK.replace(
+        "    - name: segments\n",
+        "    - name: since\n      type: date\n      default: 2026-01-01\n    - name: segments\n",
+        1,
+    )
+    defs = definitions(project, text)
+    instance = dg.DagsterInstance.from_config(str(project.dagster_home))
+    result = execute_playbook(
+        defs,
+        "arr_by_segment",
+        instance=instance,
+        run_config=parameters_run_config("arr_by_segment", {"since": "last tuesday"}),
+    )
+    assert not result.success
+    (report,) = _records(project, result.run_id)
+    assert report["status"] == "failed"
+    assert "parameter 'since' expects a date (YYYY-MM-DD), got 'last tuesday'" in report["error"]
+    assert {s["status"] for s in report["steps"]} == {"skipped"}
+    assert all("since" in s["reason"] for s in report["steps"])
+    assert report["metadata"]["parameters_used"]["since"] == "last tuesday"
+
+
+def test_a_failing_output_is_an_error_with_its_reason(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from playbook_assets.cli import EXIT_STEP_FAILED, main
+
+    # Validation cannot know the column's type; the aggregate fails when it runs.
+    text = PLAYBOOK.replace(
+        '{name: total_arr, expression: "SUM(arr)"}', '{name: total_arr, expression: "SUM(segment)"}'
+    )
+    definitions(project, text)
+    code = main(["run", "arr_by_segment", "--config", str(project.config_path)])
+    out = capsys.readouterr().out
+    assert code == EXIT_STEP_FAILED
+    import json
+
+    report = json.loads(out)
+    assert report["status"] == "failed"
+    assert report["outputs"]["totals"]["status"] == "error"
+    assert "arr_by_segment.yaml" in report["outputs"]["totals"]["error"]
+    assert "sum" in report["outputs"]["totals"]["error"].lower()
+    assert report["outputs"]["segments"]["status"] == "success"
+    # A terminal shows the same, in words.
+    import io
+
+    from playbook_assets.cli import _print_summary
+
+    shown = io.StringIO()
+    _print_summary(report, shown)
+    assert "outputs not produced:" in shown.getvalue()
+    assert "error        totals: " in shown.getvalue()

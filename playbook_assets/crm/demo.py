@@ -97,7 +97,7 @@ class DemoCrm(CrmResource):
     The file is created (at ``scale``) the first time it is searched.
     """
 
-    kind: ClassVar[str] = "duckdb"
+    kind: ClassVar[str] = "demo crm"
     # A locked file is retried by the step, which reruns the whole (local) search.
     retries_requests: ClassVar[bool] = False
 

@@ -488,7 +488,7 @@ def test_describe_request_is_the_hubspot_body(crm: DemoCrm) -> None:
         "sorts": [{"propertyName": "amount", "direction": "DESCENDING"}],
         "limit": 10,
     }
-    assert DemoCrm.kind == "duckdb"
+    assert DemoCrm.kind == "demo crm"
 
 
 def test_search_creates_the_file_on_first_use(tmp_path: Path) -> None:

@@ -433,7 +433,9 @@ def write_failed_run_record(
     """Write the record of a failed run of a playbook unless its op wrote one; return the
     report written."""
     info, problem = run_info_of(instance, loaded, run, data_warehouse=data_warehouse, crm=crm)
-    if manifest_file(artifacts_dir, info.run_id).exists() or _has_records(
+    if manifest_file(artifacts_dir, info.run_id).exists():
+        return None
+    if info.partition is not None and "..." in info.partition and _has_records(
         artifacts_dir, run.run_id, loaded.id
     ):
         return None
@@ -446,8 +448,8 @@ def write_failed_run_record(
 
 
 def _has_records(artifacts_dir: Path, dagster_run_id: str, playbook_id: str) -> bool:
-    """Whether the op of a run wrote records under other ids (a run over a range of
-    partitions writes one per partition)."""
+    """Whether the op of a run over a range of partitions wrote its records (one per
+    partition, under ids that depend on each partition)."""
     return any(
         record.manifest.get("dagster_run_id") == dagster_run_id
         and record.playbook_id == playbook_id

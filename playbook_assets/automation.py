@@ -35,6 +35,7 @@ from playbook_assets.spec import (
     PlaybookSpec,
     TimePartitions,
 )
+from playbook_assets.stale_runs import reap_dead_runs
 
 REQUEST_SUFFIXES = (".json", ".yaml", ".yml")
 
@@ -300,3 +301,23 @@ def _move(path: Path, target: Path, *, reason: str | None = None) -> None:
     if reason is not None:
         (target / f"{path.name}.error.txt").write_text(reason + "\n", encoding="utf-8")
     os.replace(path, destination)
+
+
+def stale_runs_sensor(interval_seconds: int = 60) -> dg.SensorDefinition:
+    """Marks failed the runs of ``playbook`` commands killed on this host (see
+    ``stale_runs``), so they stop holding the run queue even when no command runs."""
+
+    @dg.sensor(
+        name="playbook_stale_runs",
+        minimum_interval_seconds=interval_seconds,
+        description="Marks failed the runs whose `playbook run` process was killed, and frees "
+        "their concurrency slots.",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def stale_runs(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        reaped = reap_dead_runs(context.instance)
+        for run_id in reaped:
+            context.log.warning(f"run {run_id}: its process was killed; marked as failed")
+        return dg.SkipReason(f"marked {len(reaped)} runs of killed processes as failed")
+
+    return stale_runs

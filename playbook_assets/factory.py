@@ -21,7 +21,12 @@ from typing import Any
 import dagster as dg
 
 from playbook_assets.artifacts import ArtifactIOManager
-from playbook_assets.automation import playbook_schedule, playbook_sensors, request_sensor
+from playbook_assets.automation import (
+    playbook_schedule,
+    playbook_sensors,
+    request_sensor,
+    stale_runs_sensor,
+)
 from playbook_assets.catalog import BrokenPlaybook, LoadedPlaybook, PlaybookCatalog
 from playbook_assets.checks import check_specs
 from playbook_assets.config import ExecutorConfig
@@ -148,6 +153,7 @@ def build_definitions(
             )
         jobs.append(prune_job())
         schedules.append(prune_schedule())
+        sensors.append(stale_runs_sensor())
         if config.artifacts.enabled:
             sensors.append(run_record_sensor(catalog, config.artifacts_dir, warehouse, crm))
     return dg.Definitions(

@@ -498,12 +498,13 @@ def prune_schedule() -> dg.ScheduleDefinition:
 
 
 def broken_playbook_asset(broken: BrokenPlaybook) -> dg.AssetSpec:
-    """An asset that shows a broken playbook and its error in the UI."""
-    group = broken.playbook_id if broken.playbook_id and broken.playbook_id.isidentifier() else None
-    name = group or Path(broken.display_path).stem.replace("-", "_")
+    """An asset that shows a broken playbook and its error in the UI (its key is unique in the
+    catalog: ``catalog.name_broken_assets``)."""
+    prefix, name = broken.asset_key
     return dg.AssetSpec(
-        key=[name if name.isidentifier() else "invalid", "invalid_playbook"],
-        group_name=group or "invalid_playbooks",
+        key=[prefix, name],
+        # Next to the valid playbook of the same id, when the id is known.
+        group_name=prefix if prefix == broken.playbook_id else "invalid_playbooks",
         description=f"This playbook failed to load and does not run.\n\n```\n{broken.error}\n```",
         metadata={
             "error": dg.MetadataValue.text(str(broken.error)),

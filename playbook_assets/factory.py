@@ -149,7 +149,12 @@ def build_definitions(
             sensors.extend(playbook_sensors(loaded))
         if config.requests_dir is not None and selected:
             sensors.append(
-                request_sensor(catalog, config.requests_dir, config.requests.interval_seconds)
+                request_sensor(
+                    catalog,
+                    config.requests_dir,
+                    config.requests.interval_seconds,
+                    config.limits.yaml_limits(),
+                )
             )
         jobs.append(prune_job())
         schedules.append(prune_schedule())

@@ -82,6 +82,20 @@ class ProcessIdentity:
             return False
 
 
+def process_running_since(pid: int, timestamp: float) -> bool:
+    """Whether process ``pid`` runs on this host and started before ``timestamp`` (seconds
+    since the epoch): a process started later only reuses the pid of the one that ended."""
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return process.create_time() <= timestamp + _START_TIME_TOLERANCE_SECONDS
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+    except psutil.AccessDenied:
+        return True  # it exists, and its start cannot be read: assume it is the owner
+
+
 def process_tags() -> dict[str, str]:
     """Tags for a run executed in this process (see ``reap_dead_runs``)."""
     return ProcessIdentity.current().tags()

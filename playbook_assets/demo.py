@@ -409,15 +409,19 @@ def dataset_problem(files: Sequence[tuple[str, Path]]) -> str | None:
 def read_demo_info(path: Path) -> DemoFileInfo | None:
     """How a demo file was generated; None for a file that does not record it."""
     try:
-        with duckdb.connect(str(path), read_only=True) as con:
+        # Attached to a connection of its own rather than opened: DuckDB refuses a second
+        # connection to a file that this process has open with other settings (a step may be
+        # querying it with its connection's `threads`).
+        with duckdb.connect(":memory:") as con:
+            con.execute("ATTACH ? AS demo_file (READ_ONLY)", [str(path)])
             found = con.sql(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
-                f"AND table_name = '{DATASET_TABLE}'"
+                "SELECT count(*) FROM information_schema.tables WHERE table_catalog = "
+                f"'demo_file' AND table_schema = 'main' AND table_name = '{DATASET_TABLE}'"
             ).fetchall()
             if not found or not found[0][0]:
                 return None
             rows = con.sql(
-                f"SELECT kind, seed, scale, version, members FROM main.{DATASET_TABLE}"
+                f"SELECT kind, seed, scale, version, members FROM demo_file.main.{DATASET_TABLE}"
             ).fetchall()
     except duckdb.Error as e:
         raise TerminalStepError(f"cannot read the demo file {path}: {e}") from e

@@ -45,6 +45,8 @@ LOCK_FILE = ".instance.lock"
 READY_FILE = ".instance-ready"
 # How long a command waits for another one that is creating the storage.
 LOCK_TIMEOUT_SECONDS = 600
+# Where a SQLite instance keeps runs, event logs and schedules, beside dagster.yaml.
+_SQLITE_FOLDERS = ("history", "storage", "schedules")
 
 # Any of these in dagster.yaml means the deployment chose its storage itself.
 _STORAGE_KEYS = ("storage", "run_storage", "event_log_storage", "schedule_storage")
@@ -194,11 +196,15 @@ def broken_instance_error(home: Path, cause: BaseException) -> ConfigError:
             f"DAGSTER_HOME={home} dagster instance migrate"
         )
     else:
+        storage = " ".join(name for name in _SQLITE_FOLDERS if (home / name).exists())
         hint = (
             "stop every Dagster process using it (dagster dev, the daemon, playbook commands), "
             f"then move its storage aside (it holds the run history): cd {home} && mkdir -p "
-            "broken && mv history storage schedules broken/ ; the next command creates a new "
-            "one. With PostgreSQL storage, run `dagster instance migrate` or restore the database"
+            f"broken && mv {storage} broken/ ; the next command creates a new one"
+            if storage
+            else "check the storage settings in dagster.yaml and that its database is reachable; "
+            f"a damaged database schema is repaired with: DAGSTER_HOME={home} dagster instance "
+            "migrate"
         )
     return ConfigError(
         f"the Dagster instance in {home} cannot be opened ({type(cause).__name__}: {reason})",

@@ -40,7 +40,7 @@ from playbook_assets.spec import (
     TimePartitions,
 )
 from playbook_assets.stale_runs import reap_dead_runs
-from playbook_assets.yaml_source import DEFAULT_LIMITS, YamlLimits, load_yaml
+from playbook_assets.yaml_source import DEFAULT_LIMITS, YamlLimitError, YamlLimits, load_yaml
 
 REQUEST_SUFFIXES = (".json", ".yaml", ".yml")
 # An unknown key of a request is named in its rejection only when it is a plain name.
@@ -224,7 +224,7 @@ def read_request(path: Path, limits: YamlLimits = DEFAULT_LIMITS) -> Mapping[str
     sensor read a file outside the folder; only a regular file is read, and only up to
     ``limits.max_file_bytes``; nesting and aliases are bounded as in playbooks. No error
     repeats what the file holds beyond its playbook id, parameters and partition: a syntax
-    error gives its line and column only, an unknown key its name only when it is a plain name.
+    error gives its line only, an unknown key its name only when it is a plain name.
     """
     name = path.name
     try:
@@ -279,14 +279,15 @@ def read_request(path: Path, limits: YamlLimits = DEFAULT_LIMITS) -> Mapping[str
 
 
 def _content_free(error: PlaybookValidationError) -> PlaybookValidationError:
-    """A load error of a request without the text of the file: where, and which limit."""
-    where = f"line {error.location.line}" if error.location and error.location.line else ""
-    limit = re.search(r"\(limits\.\w+\)", error.message)
-    if limit is not None:
+    """A load error of a request without the text of the file: its line, and which limit."""
+    line = error.location.line if error.location is not None else None
+    if isinstance(error, YamlLimitError):
         # The limit messages are the loader's own words, never the file's.
-        return PlaybookValidationError(f"the request breaks a limit at {where}: {error.message}")
+        return PlaybookValidationError(
+            f"the request breaks a limit at line {line}: {error.message}"
+        )
     return PlaybookValidationError(
-        f"the request is not valid JSON or YAML{f' ({where})' if where else ''}",
+        "the request is not valid JSON or YAML" + (f" (line {line})" if line else ""),
         hint="check it with a JSON or YAML parser",
     )
 

@@ -58,8 +58,8 @@ from playbook_assets.yaml_source import YamlDocument, load_yaml, load_yaml_file,
 
 RESERVED_ASSET_NAMES = frozenset({"run_report"})
 BROKEN_ASSET_NAME = "invalid_playbook"
-# What Dagster accepts as a group name and as one part of an asset key.
-ASSET_NAME = re.compile(r"[A-Za-z0-9_]+")
+# What Dagster refuses in a group name and in a part of an asset key.
+_NOT_IN_ASSET_NAMES = re.compile(r"[^A-Za-z0-9_]")
 logger = logging.getLogger(__name__)
 STEP_TYPES = ("query", "search", "join", "aggregate", "filter", "request", "graphql", "read")
 
@@ -224,10 +224,7 @@ def name_broken_assets(catalog: PlaybookCatalog) -> list[BrokenPlaybook]:
 
 def _asset_name(text: str | None) -> str | None:
     """``text`` as one part of an asset key and a group name, if it can be one."""
-    if not text:
-        return None
-    name = re.sub(r"[^A-Za-z0-9_]", "_", text)
-    return name if ASSET_NAME.fullmatch(name) else None
+    return _NOT_IN_ASSET_NAMES.sub("_", text) if text else None
 
 
 def load_playbook_file(

@@ -41,7 +41,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from playbook_assets.errors import PlaybookValidationError, TerminalStepError
+from playbook_assets.errors import (
+    PlaybookValidationError,
+    SourceUnreachableError,
+    TerminalStepError,
+)
 
 REFERENCE_DATE = date(2026, 11, 1)
 """The fixed "today" of the demo data: renewals, deals and usage are placed around it."""
@@ -423,6 +427,8 @@ def read_demo_info(path: Path) -> DemoFileInfo | None:
             rows = con.sql(
                 f"SELECT kind, seed, scale, version, members FROM demo_file.main.{DATASET_TABLE}"
             ).fetchall()
+    except duckdb.IOException as e:
+        raise SourceUnreachableError(f"cannot open the demo file {path}: {e}") from e
     except duckdb.Error as e:
         raise TerminalStepError(f"cannot read the demo file {path}: {e}") from e
     if len(rows) != 1:
@@ -460,10 +466,10 @@ def ensure_demo_crm(path: Path, scale: float = 1.0) -> bool:
     return created
 
 
-# What this process already checked, by (path, inode, mtime, size) of each file: data sets
-# found complete, and files that belong to no set.
+# What this process already read, by (path, inode, mtime, size) of each file: data sets
+# found complete, and each file's record of its generation.
 _CHECKED: set[tuple[tuple[str, int, int, int], ...]] = set()
-_ALONE: set[tuple[tuple[str, int, int, int], ...]] = set()
+_INFOS: dict[tuple[tuple[str, int, int, int], ...], DemoFileInfo | None] = {}
 
 
 def check_demo_dataset(path: Path) -> None:
@@ -474,12 +480,14 @@ def check_demo_dataset(path: Path) -> None:
     ``TerminalStepError`` naming both and the command that regenerates the set.
     """
     own = _stat_key([("", str(_absolute(path)))])
-    if own in _ALONE:
-        return
-    info = read_demo_info(path)
+    if own not in _INFOS:
+        try:
+            _INFOS[own] = read_demo_info(path)
+        except SourceUnreachableError:
+            return  # opening it for the step fails the same way, and says so there
+    info = _INFOS[own]
     if info is None or len(info.members) < 2:
-        _ALONE.add(own)  # generated alone, or by a version that did not record its data set
-        return
+        return  # generated alone, or by a version that did not record its data set
     key = _stat_key(info.members)
     if key in _CHECKED:
         return

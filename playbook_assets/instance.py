@@ -154,12 +154,12 @@ def open_instance(home: Path) -> dg.DagsterInstance:
     stamp = f"dagster {dg.__version__}\n"
     ready = home / READY_FILE
     if _read_text(ready) == stamp:
-        return _checked_instance(home)
+        return _opened_instance(home)
     try:
         with FileLock(home / LOCK_FILE, timeout=LOCK_TIMEOUT_SECONDS):
             if _read_text(ready) == stamp:  # another command prepared it while we waited
-                return _checked_instance(home)
-            instance = _checked_instance(home)
+                return _opened_instance(home)
+            instance = _opened_instance(home, read_each_storage=True)
             _write_if_changed(ready, stamp)
             return instance
     except Timeout as e:
@@ -172,15 +172,17 @@ def open_instance(home: Path) -> dg.DagsterInstance:
         ) from e
 
 
-def _checked_instance(home: Path) -> dg.DagsterInstance:
-    """Open the instance and read each of its storages once, so a damaged one fails here."""
+def _opened_instance(home: Path, *, read_each_storage: bool = False) -> dg.DagsterInstance:
+    """Open the instance (Dagster creates missing storage then) and, with
+    ``read_each_storage``, read each of its storages once, so a damaged one fails here."""
     import dagster as dg
 
     try:
         instance = dg.DagsterInstance.get()
-        instance.get_run_records(limit=1)
-        instance.event_log_storage.get_concurrency_keys()
-        instance.all_instigator_state()
+        if read_each_storage:
+            instance.get_run_records(limit=1)
+            instance.event_log_storage.get_concurrency_keys()
+            instance.all_instigator_state()
     except Exception as e:  # any failure to open the storage means the same to the user
         raise broken_instance_error(home, e) from e
     return instance

@@ -37,6 +37,10 @@ class YamlLimits:
 DEFAULT_LIMITS = YamlLimits()
 
 
+class YamlLimitError(PlaybookValidationError):
+    """A file breaks one of the ``YamlLimits``; the message names the limit, not the text."""
+
+
 def _yaml12_booleans(loader: type[yaml.SafeLoader]) -> None:
     """Only true/false are booleans (YAML 1.2), so ``on:``, ``yes`` and ``no`` stay text."""
     loader.yaml_implicit_resolvers = {
@@ -177,8 +181,8 @@ def read_bounded(path: Path, shown: str, max_bytes: int) -> bytes:
     return raw
 
 
-def _file_too_large(shown: str, size: int, limit: int) -> PlaybookValidationError:
-    return PlaybookValidationError(
+def _file_too_large(shown: str, size: int, limit: int) -> YamlLimitError:
+    return YamlLimitError(
         f"the file is {size:,} bytes, over the limit of {limit:,} (limits.max_file_bytes)",
         location=SourceLocation(shown),
         hint=_RAISE_HINT.format(name="max_file_bytes"),
@@ -200,7 +204,7 @@ def _collect_lines(root: yaml.Node, file: str, limits: YamlLimits) -> dict[PathK
     while stack:
         node, path = stack.pop()
         if len(path) > limits.max_depth:
-            raise PlaybookValidationError(
+            raise YamlLimitError(
                 f"the document nests deeper than {limits.max_depth} levels (limits.max_depth)",
                 location=SourceLocation(file, node.start_mark.line + 1),
                 hint=_RAISE_HINT.format(name="max_depth"),
@@ -208,7 +212,7 @@ def _collect_lines(root: yaml.Node, file: str, limits: YamlLimits) -> dict[PathK
         if id(node) in seen:
             expanded += 1
             if expanded > limits.max_aliases:
-                raise PlaybookValidationError(
+                raise YamlLimitError(
                     f"aliases (*name) expand to more than {limits.max_aliases:,} nodes "
                     "(limits.max_aliases)",
                     location=SourceLocation(file, node.start_mark.line + 1),

@@ -481,7 +481,8 @@ def prune_job() -> dg.JobDefinition:
         result = prune_runs(Path(settings.artifacts_dir), settings.retention_days, context.instance)
         context.log.info(
             f"removed {len(result.removed_runs)} runs ({len(result.removed_files)} files); "
-            f"kept {len(result.kept_latest)} files that are still the latest materialization"
+            f"kept {len(result.kept_latest)} files that are still the latest materialization; "
+            f"removed {len(result.removed_leftovers)} files left by interrupted runs"
         )
 
     @dg.job(name=PRUNE_JOB, description="Remove runs older than artifacts.retention_days.")

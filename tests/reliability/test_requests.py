@@ -179,7 +179,21 @@ def test_a_fifo_named_like_a_request_does_not_block_the_sensor(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(st.lists(st.binary(max_size=300), min_size=1, max_size=5))
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=300),
+            # Nested lists up to well past Python's recursion limit.
+            st.integers(min_value=1, max_value=3000).map(
+                lambda depth: (
+                    b"playbook_id: seg\nparameters: {x: " + b"[" * depth + b"]" * depth + b"}\n"
+                )
+            ),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
 def test_generated_files_never_stop_the_valid_request(
     project: Project, folder: Path, contents: list[bytes]
 ) -> None:

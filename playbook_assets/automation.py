@@ -7,22 +7,26 @@
   partition); ``{type: asset}`` runs it when another playbook's step or output is materialized.
 - The request folder (``requests.directory`` in the config) lets another system start a run by
   dropping ``{"playbook_id": ..., "parameters": {...}, "partition": ...}`` as a JSON or YAML
-  file; each request is validated, then moved to ``accepted/`` (its run is requested) or
-  ``rejected/`` (with the reason in ``<name>.error.txt``), so none is lost silently.
+  file (written to a dot-file or ``*.tmp``, then renamed into place); each request is
+  validated on its own, then moved to ``accepted/`` (its run is requested) or ``rejected/``
+  (with the reason in ``<name>.error.txt``), so none is lost silently.
 """
 
 from __future__ import annotations
 
+import errno
 import glob
 import json
 import os
+import re
+import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import yaml
 
+from playbook_assets.artifacts import atomic_write_bytes
 from playbook_assets.catalog import LoadedPlaybook, PlaybookCatalog
 from playbook_assets.errors import PlaybookError, PlaybookValidationError
 from playbook_assets.partitions import partitions_definition
@@ -35,8 +39,12 @@ from playbook_assets.spec import (
     PlaybookSpec,
     TimePartitions,
 )
+from playbook_assets.stale_runs import reap_dead_runs
+from playbook_assets.yaml_source import DEFAULT_LIMITS, YamlLimitError, YamlLimits, load_yaml
 
 REQUEST_SUFFIXES = (".json", ".yaml", ".yml")
+# An unknown key of a request is named in its rejection only when it is a plain name.
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
 
 
 def latest_partition_keys(
@@ -209,21 +217,58 @@ def asset_sensor(loaded: LoadedPlaybook, trigger: AssetTrigger, index: int) -> d
     return after
 
 
-def read_request(path: Path) -> Mapping[str, Any]:
-    """A run request file's content."""
+def read_request(path: Path, limits: YamlLimits = DEFAULT_LIMITS) -> Mapping[str, Any]:
+    """A run request file's content, read safely from a folder anyone may write to.
+
+    A symbolic link is refused, never followed (``O_NOFOLLOW``), so a request cannot make the
+    sensor read a file outside the folder; only a regular file is read, and only up to
+    ``limits.max_file_bytes``; nesting and aliases are bounded as in playbooks. No error
+    repeats what the file holds beyond its playbook id, parameters and partition: a syntax
+    error gives its line only, an unknown key its name only when it is a plain name.
+    """
+    name = path.name
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise PlaybookValidationError(f"cannot read the request: {e}") from e
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise PlaybookValidationError(
+                "the request is a symbolic link, which is refused",
+                hint="write the request itself into the folder (to a dot-file, then rename it)",
+            ) from None
+        raise PlaybookValidationError(f"cannot read the request: {e.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise PlaybookValidationError("the request is not a regular file")
+        if status.st_size > limits.max_file_bytes:
+            raise PlaybookValidationError(
+                f"the request is {status.st_size:,} bytes, over the limit of "
+                f"{limits.max_file_bytes:,} (limits.max_file_bytes)"
+            )
+        raw = handle.read(limits.max_file_bytes + 1)
+    if len(raw) > limits.max_file_bytes:
+        raise PlaybookValidationError(
+            f"the request grew past the limit of {limits.max_file_bytes:,} bytes "
+            "(limits.max_file_bytes) while it was read"
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PlaybookValidationError("the request is not UTF-8 text") from None
+    try:
+        data = load_yaml(text, name, limits).data
+    except PlaybookValidationError as e:
+        raise _content_free(e) from None
     if not isinstance(data, dict):
         raise PlaybookValidationError(
             "a request is a mapping with playbook_id and parameters",
             hint='e.g. {"playbook_id": "segment_analysis", "parameters": {"segment": "smb"}}',
         )
-    unknown = set(data) - {"playbook_id", "parameters", "partition"}
+    unknown = sorted(str(key) for key in set(data) - {"playbook_id", "parameters", "partition"})
     if unknown:
+        shown = f"'{unknown[0]}'" if _PLAIN_KEY.fullmatch(unknown[0]) else "(not a plain name)"
         raise PlaybookValidationError(
-            f"unknown key '{sorted(unknown)[0]}' in the request",
+            f"unknown key {shown} in the request",
             hint="a request has playbook_id, parameters and (optionally) partition",
         )
     if not isinstance(data.get("playbook_id"), str):
@@ -231,6 +276,20 @@ def read_request(path: Path) -> Mapping[str, Any]:
     if not isinstance(data.get("parameters") or {}, dict):
         raise PlaybookValidationError("the request's parameters must be a mapping")
     return data
+
+
+def _content_free(error: PlaybookValidationError) -> PlaybookValidationError:
+    """A load error of a request without the text of the file: its line, and which limit."""
+    line = error.location.line if error.location is not None else None
+    if isinstance(error, YamlLimitError):
+        # The limit messages are the loader's own words, never the file's.
+        return PlaybookValidationError(
+            f"the request breaks a limit at line {line}: {error.message}"
+        )
+    return PlaybookValidationError(
+        "the request is not valid JSON or YAML" + (f" (line {line})" if line else ""),
+        hint="check it with a JSON or YAML parser",
+    )
 
 
 def validate_request(
@@ -257,9 +316,19 @@ def validate_request(
 
 
 def request_sensor(
-    catalog: PlaybookCatalog, folder: Path, interval_seconds: int
+    catalog: PlaybookCatalog,
+    folder: Path,
+    interval_seconds: int,
+    limits: YamlLimits = DEFAULT_LIMITS,
 ) -> dg.SensorDefinition:
-    """Validates and launches run requests dropped in ``folder``."""
+    """Validates and launches run requests dropped in ``folder``.
+
+    Writers put a request in place complete: they write it to a name starting with ``.`` or
+    ending in ``.tmp``, then rename it to ``NAME.json`` / ``.yaml`` / ``.yml`` (a rename
+    within a folder is atomic). Names starting with ``.`` and other suffixes are ignored.
+    Each file is handled on its own: a bad one is moved to ``rejected/`` with its reason and
+    never stops the others.
+    """
 
     @dg.sensor(
         name="playbook_requests",
@@ -272,15 +341,16 @@ def request_sensor(
         run_requests: list[dg.RunRequest] = []
         if not folder.is_dir():
             return dg.SensorResult(skip_reason=f"{folder} does not exist")
-        for path in sorted(folder.iterdir()):
-            if not path.is_file() or path.suffix.lower() not in REQUEST_SUFFIXES:
-                continue
-            stamp = path.stat().st_mtime_ns
+        for path in request_files(folder):
             try:
-                request = validate_request(read_request(path), catalog, context.instance)
-            except PlaybookError as e:
-                context.log.error(f"run request {path.name} rejected: {e}")
-                _move(path, folder / "rejected", reason=str(e))
+                stamp = path.lstat().st_mtime_ns
+                request = validate_request(read_request(path, limits), catalog, context.instance)
+            except FileNotFoundError:
+                continue  # taken by another evaluation meanwhile
+            except Exception as e:
+                reason = str(e) if isinstance(e, PlaybookError) else _unexpected(e)
+                context.log.error(f"run request {path.name} rejected: {reason}")
+                _move(path, folder / "rejected", reason=reason)
                 continue
             run_requests.append(
                 request.with_replaced_attrs(
@@ -294,9 +364,49 @@ def request_sensor(
     return requests_sensor
 
 
+def request_files(folder: Path) -> list[Path]:
+    """The requests to read in ``folder``: entries named ``*.json``, ``*.yaml`` or ``*.yml``
+    not starting with ``.`` (files being written by the protocol above), sorted by name.
+    Links and other non-regular entries are listed too, so that they are rejected visibly."""
+    with os.scandir(folder) as entries:
+        names = [
+            entry.name
+            for entry in entries
+            if not entry.name.startswith(".")
+            and entry.name.lower().endswith(REQUEST_SUFFIXES)
+            and not entry.is_dir(follow_symlinks=False)
+        ]
+    return [folder / name for name in sorted(names)]
+
+
+def _unexpected(error: Exception) -> str:
+    # The type only: the message of an unexpected error may quote the file.
+    return f"unexpected error while reading the request ({type(error).__name__}); see the logs"
+
+
 def _move(path: Path, target: Path, *, reason: str | None = None) -> None:
+    """Move a request (a link itself, never what it points to) into ``target``."""
     target.mkdir(parents=True, exist_ok=True)
-    destination = target / path.name
     if reason is not None:
-        (target / f"{path.name}.error.txt").write_text(reason + "\n", encoding="utf-8")
-    os.replace(path, destination)
+        atomic_write_bytes(target / f"{path.name}.error.txt", (reason + "\n").encode())
+    os.replace(path, target / path.name)
+
+
+def stale_runs_sensor(interval_seconds: int = 60) -> dg.SensorDefinition:
+    """Marks failed the runs of ``playbook`` commands killed on this host (see
+    ``stale_runs``), so they stop holding the run queue even when no command runs."""
+
+    @dg.sensor(
+        name="playbook_stale_runs",
+        minimum_interval_seconds=interval_seconds,
+        description="Marks failed the runs whose `playbook run` process was killed, and frees "
+        "their concurrency slots.",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def stale_runs(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        reaped = reap_dead_runs(context.instance)
+        for run_id in reaped:
+            context.log.warning(f"run {run_id}: its process was killed; marked as failed")
+        return dg.SkipReason(f"marked {len(reaped)} runs of killed processes as failed")
+
+    return stale_runs

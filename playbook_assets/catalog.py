@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import graphlib
 import hashlib
+import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +54,13 @@ from playbook_assets.spec import (
     StaticPartitions,
 )
 from playbook_assets.sql import SqlTemplateError, placeholders
-from playbook_assets.yaml_source import YamlDocument, load_yaml
+from playbook_assets.yaml_source import YamlDocument, load_yaml, load_yaml_file, read_bounded
 
 RESERVED_ASSET_NAMES = frozenset({"run_report"})
+BROKEN_ASSET_NAME = "invalid_playbook"
+# What Dagster refuses in a group name and in a part of an asset key.
+_NOT_IN_ASSET_NAMES = re.compile(r"[^A-Za-z0-9_]")
+logger = logging.getLogger(__name__)
 STEP_TYPES = ("query", "search", "join", "aggregate", "filter", "request", "graphql", "read")
 
 
@@ -101,6 +107,8 @@ class BrokenPlaybook:
     display_path: str
     playbook_id: str | None
     error: PlaybookError
+    # Its asset in the code location, unique among the catalog's (``name_broken_assets``).
+    asset_key: tuple[str, str] = ("invalid", "invalid_playbook")
 
 
 @dataclass
@@ -157,7 +165,18 @@ def load_catalog(
         try:
             loaded = load_playbook_file(path, config, origin)
         except PlaybookError as e:
-            catalog.broken.append(BrokenPlaybook(path, display_path(path), _guess_id(path), e))
+            catalog.broken.append(
+                BrokenPlaybook(path, display_path(path), _guess_id(path, config), e)
+            )
+            continue
+        except Exception as e:  # a fault in one file's checks must not hide the others
+            logger.exception("unexpected error while loading %s", path)
+            error = PlaybookValidationError(
+                f"unexpected error while loading the playbook: {type(e).__name__}: {e}",
+                location=SourceLocation(display_path(path)),
+                hint="this is a fault of the product, not of the file: please report it",
+            )
+            catalog.broken.append(BrokenPlaybook(path, display_path(path), path.stem, error))
             continue
         previous = catalog.playbooks.get(loaded.id)
         if previous is not None:
@@ -173,7 +192,39 @@ def load_catalog(
                 continue
         catalog.playbooks[loaded.id] = loaded
     check_asset_triggers(catalog)
+    catalog.broken = name_broken_assets(catalog)
     return catalog
+
+
+def name_broken_assets(catalog: PlaybookCatalog) -> list[BrokenPlaybook]:
+    """The broken playbooks, each with an asset key of its own.
+
+    The key is ``[id, invalid_playbook]`` (the file's name when the id is unknown or not a
+    valid name); a second broken file with the same id, or an id whose valid playbook has an
+    asset of that name, gets ``invalid_playbook_2``, ``_3``, ...: two broken files never
+    collide, whatever their ids.
+    """
+    taken = {
+        (loaded.id, name)
+        for loaded in catalog.playbooks.values()
+        for name in [*loaded.spec.step_ids, *(o.name for o in loaded.spec.outputs), "run_report"]
+    }
+    named: list[BrokenPlaybook] = []
+    for broken in catalog.broken:
+        prefix = _asset_name(broken.playbook_id) or _asset_name(broken.path.stem) or "invalid"
+        name = BROKEN_ASSET_NAME
+        number = 1
+        while (prefix, name) in taken:
+            number += 1
+            name = f"{BROKEN_ASSET_NAME}_{number}"
+        taken.add((prefix, name))
+        named.append(replace(broken, asset_key=(prefix, name)))
+    return named
+
+
+def _asset_name(text: str | None) -> str | None:
+    """``text`` as one part of an asset key and a group name, if it can be one."""
+    return _NOT_IN_ASSET_NAMES.sub("_", text) if text else None
 
 
 def load_playbook_file(
@@ -181,19 +232,15 @@ def load_playbook_file(
 ) -> LoadedPlaybook:
     """Load, parse and validate one playbook file."""
     shown = display_path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise PlaybookValidationError(
-            f"cannot read file: {e.strerror}", location=SourceLocation(shown)
-        ) from e
+    limits = config.limits.yaml_limits()
+    raw = read_bounded(path, shown, limits.max_file_bytes)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise PlaybookValidationError(
             "the file is not UTF-8 text", location=SourceLocation(shown)
         ) from e
-    document = load_yaml(text, shown)
+    document = load_yaml(text, shown, limits)
     spec = parse_playbook(document)
     loaded = LoadedPlaybook(
         spec=spec,
@@ -304,10 +351,10 @@ def _unknown_key_hint(key: str, loc: Sequence[Any]) -> str | None:
     return unknown_name_hint(key, model.model_fields, "key")
 
 
-def _guess_id(path: Path) -> str | None:
+def _guess_id(path: Path, config: ExecutorConfig) -> str | None:
     try:
-        document = load_yaml(path.read_text(encoding="utf-8"), str(path))
-    except (PlaybookError, OSError, UnicodeDecodeError):
+        document = load_yaml_file(path, limits=config.limits.yaml_limits())
+    except PlaybookError:
         return path.stem
     data = document.data
     if isinstance(data, dict) and isinstance(data.get("playbook"), dict):

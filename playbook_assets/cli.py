@@ -481,6 +481,8 @@ def _cmd_artifacts_prune(args: argparse.Namespace) -> int:
         sys.stdout.write(f"{verb} {path}\n")
     for path in result.kept_latest:
         sys.stdout.write(f"kept {path} (latest materialization of its asset)\n")
+    for path in result.removed_leftovers:
+        sys.stdout.write(f"{verb} {path} (left by an interrupted run)\n")
     sys.stdout.write(
         f"{verb} {len(result.removed_runs)} runs older than "
         f"{config.artifacts.retention_days} days ({len(result.removed_files)} files)\n"
@@ -572,33 +574,38 @@ def _print_summary(report: dict[str, Any], out: TextIO) -> None:
 
 def _cmd_demo_init(args: argparse.Namespace) -> int:
     from playbook_assets.crm.demo import DemoCrm
-    from playbook_assets.demo import write_demo_crm, write_demo_warehouse
+    from playbook_assets.demo import CRM, WAREHOUSE, dataset_problem, write_demo_dataset
     from playbook_assets.registry import build_resource
     from playbook_assets.warehouses.duckdb import DuckDBWarehouse
 
     if args.scale <= 0:
         raise PlaybookValidationError("--scale must be greater than 0", hint="e.g. --scale 0.1")
     config = load_config(args.config)
-    targets: list[tuple[str, Path, Any]] = []
+    targets: list[tuple[str, str, Path]] = []
     for name in config.connections:
         if config.connections[name].type not in {"duckdb", "demo"}:
             continue
         resource = build_resource(config, name)
         if isinstance(resource, DemoCrm):
-            targets.append((name, Path(resource.database), write_demo_crm))
+            targets.append((name, CRM, Path(resource.database)))
         elif isinstance(resource, DuckDBWarehouse) and resource.demo_data:
-            targets.append((name, Path(resource.database), write_demo_warehouse))
+            targets.append((name, WAREHOUSE, Path(resource.database)))
     if not targets:
         raise PlaybookValidationError(
             f"no demo connection in {config.display_path}",
             hint="the demo needs a 'demo' CRM connection or a duckdb one with demo_data: true",
         )
-    for name, path, writer in targets:
-        if path.exists() and not args.force:
-            sys.stdout.write(f"{name}: {path} exists (use --force to regenerate)\n")
-            continue
-        counts = writer(path, scale=args.scale)
-        summary = ", ".join(f"{table} {rows:,}" for table, rows in counts.items())
+    files = [(kind, path) for _, kind, path in targets]
+    if not args.force and any(path.exists() for _, path in files):
+        problem = dataset_problem(files)
+        if problem is None:
+            for name, _, path in targets:
+                sys.stdout.write(f"{name}: {path} exists (use --force to regenerate)\n")
+            return EXIT_OK
+        sys.stdout.write(f"regenerating the demo data set: {problem}\n")
+    counts = write_demo_dataset(files, scale=args.scale)
+    for name, _, path in targets:
+        summary = ", ".join(f"{table} {rows:,}" for table, rows in counts[path].items())
         sys.stdout.write(f"{name}: wrote {path} ({summary})\n")
     return EXIT_OK
 

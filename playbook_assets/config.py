@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from playbook_assets.errors import ConfigError, SourceLocation, unknown_name_hint
-from playbook_assets.yaml_source import YamlDocument, load_yaml_file
+from playbook_assets.yaml_source import DEFAULT_LIMITS, YamlDocument, YamlLimits, load_yaml_file
 
 CONFIG_ENV_VAR = "PLAYBOOK_CONFIG"
 DEFAULT_CONFIG_PATH = Path("config") / "playbook-executor.yaml"
@@ -78,12 +78,39 @@ class RequestsConfig(_ConfigModel):
     interval_seconds: int = Field(default=15, ge=5, description="How often to look.")
 
 
+class LimitsConfig(_ConfigModel):
+    """Bounds on every YAML file read: playbooks and run requests."""
+
+    max_file_bytes: int = Field(
+        default=DEFAULT_LIMITS.max_file_bytes,
+        ge=1,
+        description="Largest file read, in bytes; a larger one is refused before it is read.",
+    )
+    max_depth: int = Field(
+        default=DEFAULT_LIMITS.max_depth, ge=1, description="Deepest nesting of lists and mappings."
+    )
+    max_aliases: int = Field(
+        default=DEFAULT_LIMITS.max_aliases,
+        ge=0,
+        description="Most nodes that aliases (*name) may add to a file once expanded.",
+    )
+
+    def yaml_limits(self) -> YamlLimits:
+        """These bounds for the YAML loader."""
+        return YamlLimits(
+            max_file_bytes=self.max_file_bytes,
+            max_depth=self.max_depth,
+            max_aliases=self.max_aliases,
+        )
+
+
 class _ConfigFile(_ConfigModel):
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
     connections: dict[str, dict[str, Any] | None] | None = None
     artifacts: ArtifactsConfig = Field(default_factory=ArtifactsConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     requests: RequestsConfig = Field(default_factory=RequestsConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
 
 
 @dataclass(frozen=True)
@@ -108,6 +135,7 @@ class ExecutorConfig:
     artifacts: ArtifactsConfig
     execution: ExecutionConfig
     requests: RequestsConfig = field(default_factory=RequestsConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
 
     @property
     def display_path(self) -> str:
@@ -250,6 +278,7 @@ def load_config_file(path: Path, environ: Mapping[str, str] | None = None) -> Ex
         artifacts=parsed.artifacts,
         execution=parsed.execution,
         requests=parsed.requests,
+        limits=parsed.limits,
     )
     for field_name in ("data_warehouse", "crm"):
         name = getattr(parsed.defaults, field_name)
@@ -331,5 +360,6 @@ def _model_for(parent: tuple[Any, ...]) -> type[BaseModel] | None:
         ("artifacts",): ArtifactsConfig,
         ("execution",): ExecutionConfig,
         ("requests",): RequestsConfig,
+        ("limits",): LimitsConfig,
     }
     return models.get(tuple(parent))

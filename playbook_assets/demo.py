@@ -14,12 +14,21 @@ random stream.
 
 Scale 1 is about 10,000 accounts, 50,000 deals and 30,000 contacts; row counts grow linearly
 with ``scale`` (a float > 0; 0.1 for fast tests, 100 for benchmarks).
+
+The warehouse and the CRM are one data set: a warehouse from one generation with a CRM from
+another would join accounts to companies that are not theirs, silently. Each file records how
+it was made (table ``playbook_demo_dataset``: kind, seed, scale, generator version and the
+files generated with it), ``write_demo_dataset`` (``playbook demo init``) builds every file of
+the set before it moves any into place, and opening a file checks its partners: one that is
+missing is generated with the same seed and scale; one from another generation is an error
+saying how to regenerate the set.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import math
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -32,7 +41,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from playbook_assets.errors import PlaybookValidationError
+from playbook_assets.errors import (
+    PlaybookValidationError,
+    SourceUnreachableError,
+    TerminalStepError,
+)
 
 REFERENCE_DATE = date(2026, 11, 1)
 """The fixed "today" of the demo data: renewals, deals and usage are placed around it."""
@@ -281,12 +294,257 @@ def demo_row_counts(scale: float = 1.0) -> dict[str, int]:
     }
 
 
-def write_demo_warehouse(path: Path, scale: float = 1.0, seed: int = 42) -> dict[str, int]:
+DEMO_GENERATOR_VERSION = 1
+"""Bumped whenever the generator's output changes, so files of different versions differ."""
+
+DATASET_TABLE = "playbook_demo_dataset"
+WAREHOUSE = "warehouse"
+CRM = "crm"
+
+
+@dataclass(frozen=True)
+class DemoFileInfo:
+    """How a demo file was generated, as recorded in it."""
+
+    kind: str  # WAREHOUSE or CRM
+    seed: int
+    scale: float
+    version: int
+    # Every file generated with it, as (kind, absolute path): the data set it belongs to.
+    members: tuple[tuple[str, str], ...]
+
+    @property
+    def generation(self) -> tuple[int, float, int]:
+        """What makes two files' data agree: same seed, scale and generator version."""
+        return (self.seed, self.scale, self.version)
+
+    def describe(self) -> str:
+        """The generation in words."""
+        return f"scale {self.scale:g}, seed {self.seed}, generator version {self.version}"
+
+
+def write_demo_warehouse(
+    path: Path,
+    scale: float = 1.0,
+    seed: int = 42,
+    *,
+    dataset: Sequence[tuple[str, Path]] = (),
+) -> dict[str, int]:
     """Write the demo warehouse (schema ``analytics``) to ``path``, atomically.
 
     Returns the row count of each table, keyed ``analytics.<table>``. An existing file at
-    ``path`` is replaced.
+    ``path`` is replaced. ``dataset``: the other files generated with it (see the module).
     """
+    tmp = _temporary(path)
+    try:
+        counts = _build_warehouse(tmp, scale, seed, _members(WAREHOUSE, path, dataset))
+        os.replace(tmp, path)
+    finally:
+        _discard(tmp)
+    return counts
+
+
+def write_demo_crm(
+    path: Path,
+    scale: float = 1.0,
+    seed: int = 42,
+    *,
+    dataset: Sequence[tuple[str, Path]] = (),
+) -> dict[str, int]:
+    """Write the demo CRM (tables named by HubSpot object type) to ``path``, atomically.
+
+    Tables: ``companies`` (one per warehouse account, same id and name), ``deals``,
+    ``contacts`` and the associations ``deal_company`` and ``contact_company``. Returns the
+    row count of each table. An existing file at ``path`` is replaced. ``dataset``: the
+    other files generated with it (see the module).
+    """
+    tmp = _temporary(path)
+    try:
+        counts = _build_crm(tmp, scale, seed, _members(CRM, path, dataset))
+        os.replace(tmp, path)
+    finally:
+        _discard(tmp)
+    return counts
+
+
+def write_demo_dataset(
+    files: Sequence[tuple[str, Path]], scale: float = 1.0, seed: int = 42
+) -> dict[Path, dict[str, int]]:
+    """Generate a whole demo data set (``(kind, path)`` of each file) as one: every file is
+    built under a temporary name first, and all are moved into place together while their
+    locks are held, so a process killed while generating leaves the previous set whole.
+    Returns each file's row counts."""
+    members = _members_of(files)
+    temporaries = {Path(path): _temporary(Path(path)) for _, path in members}
+    builders = {WAREHOUSE: _build_warehouse, CRM: _build_crm}
+    with contextlib.ExitStack() as locks:
+        for _, path in sorted(members, key=lambda member: member[1]):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            locks.enter_context(_exclusive_lock(_lock_path(Path(path))))
+        try:
+            counts = {
+                Path(path): builders[kind](temporaries[Path(path)], scale, seed, members)
+                for kind, path in members
+            }
+            for path, tmp in temporaries.items():
+                os.replace(tmp, path)
+        finally:
+            for tmp in temporaries.values():
+                _discard(tmp)
+    return {Path(path): counts[_absolute(Path(path))] for _, path in files}
+
+
+def dataset_problem(files: Sequence[tuple[str, Path]]) -> str | None:
+    """Why these files are not one complete demo data set, or None when they are."""
+    infos: dict[Path, DemoFileInfo | None] = {}
+    for _, path in files:
+        if not Path(path).exists():
+            return f"{path} is missing"
+        infos[Path(path)] = read_demo_info(Path(path))
+    generations = {info.generation if info else None for info in infos.values()}
+    if len(generations) > 1:
+        return "the files come from different generations: " + "; ".join(
+            f"{path}: {info.describe() if info else 'no record of its generation'}"
+            for path, info in infos.items()
+        )
+    return None
+
+
+def read_demo_info(path: Path) -> DemoFileInfo | None:
+    """How a demo file was generated; None for a file that does not record it."""
+    try:
+        # Attached to a connection of its own rather than opened: DuckDB refuses a second
+        # connection to a file that this process has open with other settings (a step may be
+        # querying it with its connection's `threads`).
+        with duckdb.connect(":memory:") as con:
+            con.execute("ATTACH ? AS demo_file (READ_ONLY)", [str(path)])
+            found = con.sql(
+                "SELECT count(*) FROM information_schema.tables WHERE table_catalog = "
+                f"'demo_file' AND table_schema = 'main' AND table_name = '{DATASET_TABLE}'"
+            ).fetchall()
+            if not found or not found[0][0]:
+                return None
+            rows = con.sql(
+                f"SELECT kind, seed, scale, version, members FROM demo_file.main.{DATASET_TABLE}"
+            ).fetchall()
+    except duckdb.IOException as e:
+        raise SourceUnreachableError(f"cannot open the demo file {path}: {e}") from e
+    except duckdb.Error as e:
+        raise TerminalStepError(f"cannot read the demo file {path}: {e}") from e
+    if len(rows) != 1:
+        return None
+    kind, seed, scale, version, members = rows[0]
+    # Stored relative to the file's folder, so a data folder moved as a whole stays a set.
+    folder = _absolute(path).parent
+    pairs = tuple((str(k), str(_absolute(folder / p))) for k, p in json.loads(members))
+    return DemoFileInfo(str(kind), int(seed), float(scale), int(version), pairs)
+
+
+def _absolute(path: Path) -> Path:
+    return Path(os.path.normpath(Path(path).absolute()))
+
+
+def ensure_demo_warehouse(path: Path, scale: float = 1.0) -> bool:
+    """Create the demo warehouse at ``path`` unless it exists; whether it was created.
+
+    Safe when several processes call it at once: an exclusive lock on ``<path>.lock``
+    serialises them and the file is checked again once the lock is held. The file's data set
+    is checked too (``check_demo_dataset``).
+    """
+    created = _ensure(Path(path), lambda target: write_demo_warehouse(target, scale))
+    check_demo_dataset(Path(path))
+    return created
+
+
+def ensure_demo_crm(path: Path, scale: float = 1.0) -> bool:
+    """Create the demo CRM at ``path`` unless it exists; whether it was created.
+
+    Safe when several processes call it at once (see ``ensure_demo_warehouse``).
+    """
+    created = _ensure(Path(path), lambda target: write_demo_crm(target, scale))
+    check_demo_dataset(Path(path))
+    return created
+
+
+# What this process already read, by (path, inode, mtime, size) of each file: data sets
+# found complete, and each file's record of its generation.
+_CHECKED: set[tuple[tuple[str, int, int, int], ...]] = set()
+_INFOS: dict[tuple[tuple[str, int, int, int], ...], DemoFileInfo | None] = {}
+
+
+def check_demo_dataset(path: Path) -> None:
+    """Check that the demo file at ``path`` and the files generated with it agree.
+
+    A partner that is missing (a ``demo init`` killed before it was moved into place) is
+    generated now with the same seed and scale; one from another generation raises
+    ``TerminalStepError`` naming both and the command that regenerates the set.
+    """
+    own = _stat_key([("", str(_absolute(path)))])
+    if own not in _INFOS:
+        try:
+            _INFOS[own] = read_demo_info(path)
+        except SourceUnreachableError:
+            return  # opening it for the step fails the same way, and says so there
+    info = _INFOS[own]
+    if info is None or len(info.members) < 2:
+        return  # generated alone, or by a version that did not record its data set
+    key = _stat_key(info.members)
+    if key in _CHECKED:
+        return
+    writers = {WAREHOUSE: write_demo_warehouse, CRM: write_demo_crm}
+    for kind, member in info.members:
+        other = Path(member)
+        if other == _absolute(path):
+            continue
+        if not other.exists():
+            dataset = [(k, Path(p)) for k, p in info.members]
+            write = writers[kind]
+            _ensure(
+                other,
+                lambda target, write=write: write(target, info.scale, info.seed, dataset=dataset),
+            )
+        partner = read_demo_info(other)
+        if partner is None or partner.generation != info.generation:
+            found = partner.describe() if partner else "no record of its generation"
+            raise TerminalStepError(
+                f"the demo data set is mixed: {path} holds {info.describe()}, but {other} "
+                f"holds {found}",
+                hint="an interrupted `playbook demo init` leaves this; regenerate the set with "
+                f"`playbook demo init --force --scale {info.scale:g}`",
+            )
+    _CHECKED.add(_stat_key(info.members))
+
+
+def _stat_key(members: Sequence[tuple[str, str]]) -> tuple[tuple[str, int, int, int], ...]:
+    key: list[tuple[str, int, int, int]] = []
+    for _, member in members:
+        try:
+            status = os.stat(member)
+        except OSError:
+            key.append((member, 0, 0, 0))
+            continue
+        key.append((member, status.st_ino, status.st_mtime_ns, status.st_size))
+    return tuple(key)
+
+
+def _members(
+    kind: str, path: Path, dataset: Sequence[tuple[str, Path]]
+) -> tuple[tuple[str, str], ...]:
+    return _members_of([(kind, path), *dataset])
+
+
+def _members_of(files: Sequence[tuple[str, Path]]) -> tuple[tuple[str, str], ...]:
+    """The data set as (kind, absolute path), each file once, in a stable order."""
+    unique = {str(_absolute(path)): kind for kind, path in files}
+    for kind in unique.values():
+        if kind not in {WAREHOUSE, CRM}:
+            raise PlaybookValidationError(f"unknown demo file kind '{kind}'")
+    return tuple(sorted((kind, path) for path, kind in unique.items()))
+
+
+def _build_warehouse(
+    target: Path, scale: float, seed: int, members: tuple[tuple[str, str], ...]
+) -> dict[str, int]:
     _check_scale(scale)
     _check_seed(seed)
     accounts = _generate_accounts(_scaled(ACCOUNTS_PER_SCALE, scale), seed)
@@ -295,17 +553,14 @@ def write_demo_warehouse(path: Path, scale: float = 1.0, seed: int = 42) -> dict
         "product_usage": _generate_product_usage(accounts, seed),
         "support_tickets": _generate_support_tickets(accounts, seed),
     }
-    _write_atomically(Path(path), WAREHOUSE_SCHEMA, WAREHOUSE_TABLES, tables)
+    info = DemoFileInfo(WAREHOUSE, seed, float(scale), DEMO_GENERATOR_VERSION, members)
+    _build_file(target, WAREHOUSE_SCHEMA, WAREHOUSE_TABLES, tables, info)
     return {f"{WAREHOUSE_SCHEMA}.{name}": table.num_rows for name, table in tables.items()}
 
 
-def write_demo_crm(path: Path, scale: float = 1.0, seed: int = 42) -> dict[str, int]:
-    """Write the demo CRM (tables named by HubSpot object type) to ``path``, atomically.
-
-    Tables: ``companies`` (one per warehouse account, same id and name), ``deals``,
-    ``contacts`` and the associations ``deal_company`` and ``contact_company``. Returns the
-    row count of each table. An existing file at ``path`` is replaced.
-    """
+def _build_crm(
+    target: Path, scale: float, seed: int, members: tuple[tuple[str, str], ...]
+) -> dict[str, int]:
     _check_scale(scale)
     _check_seed(seed)
     accounts = _generate_accounts(_scaled(ACCOUNTS_PER_SCALE, scale), seed)
@@ -320,25 +575,9 @@ def write_demo_crm(path: Path, scale: float = 1.0, seed: int = 42) -> dict[str, 
         "contacts": contacts,
         "contact_company": contact_company,
     }
-    _write_atomically(Path(path), None, CRM_TABLES, tables)
+    info = DemoFileInfo(CRM, seed, float(scale), DEMO_GENERATOR_VERSION, members)
+    _build_file(target, None, CRM_TABLES, tables, info)
     return {name: table.num_rows for name, table in tables.items()}
-
-
-def ensure_demo_warehouse(path: Path, scale: float = 1.0) -> bool:
-    """Create the demo warehouse at ``path`` unless it exists; whether it was created.
-
-    Safe when several processes call it at once: an exclusive lock on ``<path>.lock``
-    serialises them and the file is checked again once the lock is held.
-    """
-    return _ensure(Path(path), lambda target: write_demo_warehouse(target, scale))
-
-
-def ensure_demo_crm(path: Path, scale: float = 1.0) -> bool:
-    """Create the demo CRM at ``path`` unless it exists; whether it was created.
-
-    Safe when several processes call it at once (see ``ensure_demo_warehouse``).
-    """
-    return _ensure(Path(path), lambda target: write_demo_crm(target, scale))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,11 +589,15 @@ def _ensure(path: Path, write: Callable[[Path], object]) -> bool:
     if path.exists():  # the file only ever appears complete (os.replace), so this is safe
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive_lock(path.with_name(path.name + ".lock")):
+    with _exclusive_lock(_lock_path(path)):
         if path.exists():
             return False
         write(path)
         return True
+
+
+def _lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
 
 
 @contextlib.contextmanager
@@ -370,37 +613,53 @@ def _exclusive_lock(lock_path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _write_atomically(
-    path: Path,
+def _temporary(path: Path) -> Path:
+    """Where a file is built before it is moved to ``path`` (the same folder, so the move is
+    an atomic rename); a leftover of an earlier build is removed."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(path).with_suffix(f".tmp-{os.getpid()}")
+    _discard(tmp)
+    return tmp
+
+
+def _discard(tmp: Path) -> None:
+    for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+
+
+def _build_file(
+    target: Path,
     schema: str | None,
     layouts: dict[str, tuple[tuple[str, str], ...]],
     tables: dict[str, pa.Table],
+    info: DemoFileInfo,
 ) -> None:
-    """Build the DuckDB file beside ``path``, close it, then move it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp-{os.getpid()}")
-    wal = tmp.with_name(tmp.name + ".wal")
-    for leftover in (tmp, wal):
-        leftover.unlink(missing_ok=True)
-    try:
-        with duckdb.connect(str(tmp)) as con:
-            if schema is not None:
-                con.execute(f'CREATE SCHEMA "{schema}"')
-            for name, table in tables.items():
-                qualified = f'"{schema}"."{name}"' if schema else f'"{name}"'
-                columns = ", ".join(f'"{col}" {sql_type}' for col, sql_type in layouts[name])
-                # Names and types are the constants above, never user input.
-                con.execute(f"CREATE TABLE {qualified} ({columns})")
-                con.register("_demo_source", table)
-                try:
-                    con.execute(f"INSERT INTO {qualified} SELECT * FROM _demo_source")
-                finally:
-                    con.unregister("_demo_source")
-            con.execute("CHECKPOINT")
-        os.replace(tmp, path)
-    finally:
-        for leftover in (tmp, wal):
-            leftover.unlink(missing_ok=True)
+    """Build a complete, closed DuckDB file at ``target`` with the tables and the record of
+    how they were generated."""
+    folder = _absolute(target).parent
+    relative = [(kind, os.path.relpath(member, folder)) for kind, member in info.members]
+    with duckdb.connect(str(target)) as con:
+        if schema is not None:
+            con.execute(f'CREATE SCHEMA "{schema}"')
+        for name, table in tables.items():
+            qualified = f'"{schema}"."{name}"' if schema else f'"{name}"'
+            columns = ", ".join(f'"{col}" {sql_type}' for col, sql_type in layouts[name])
+            # Names and types are the constants above, never user input.
+            con.execute(f"CREATE TABLE {qualified} ({columns})")
+            con.register("_demo_source", table)
+            try:
+                con.execute(f"INSERT INTO {qualified} SELECT * FROM _demo_source")
+            finally:
+                con.unregister("_demo_source")
+        con.execute(
+            f"CREATE TABLE main.{DATASET_TABLE} (kind VARCHAR, seed BIGINT, scale DOUBLE, "
+            "version INTEGER, members VARCHAR)"
+        )
+        con.execute(
+            f"INSERT INTO main.{DATASET_TABLE} VALUES (?, ?, ?, ?, ?)",
+            [info.kind, info.seed, info.scale, info.version, json.dumps(relative)],
+        )
+        con.execute("CHECKPOINT")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,7 +21,12 @@ from typing import Any
 import dagster as dg
 
 from playbook_assets.artifacts import ArtifactIOManager
-from playbook_assets.automation import playbook_schedule, playbook_sensors, request_sensor
+from playbook_assets.automation import (
+    playbook_schedule,
+    playbook_sensors,
+    request_sensor,
+    stale_runs_sensor,
+)
 from playbook_assets.catalog import BrokenPlaybook, LoadedPlaybook, PlaybookCatalog
 from playbook_assets.checks import check_specs
 from playbook_assets.config import ExecutorConfig
@@ -149,10 +154,16 @@ def build_definitions(
             sensors.extend(playbook_sensors(loaded))
         if config.requests_dir is not None and selected:
             sensors.append(
-                request_sensor(catalog, config.requests_dir, config.requests.interval_seconds)
+                request_sensor(
+                    catalog,
+                    config.requests_dir,
+                    config.requests.interval_seconds,
+                    config.limits.yaml_limits(),
+                )
             )
         jobs.append(prune_job())
         schedules.append(prune_schedule())
+        sensors.append(stale_runs_sensor())
         if config.artifacts.enabled:
             sensors.append(run_record_sensor(catalog, config.artifacts_dir, warehouse, crm))
     return dg.Definitions(
@@ -435,8 +446,10 @@ def write_failed_run_record(
     info, problem = run_info_of(instance, loaded, run, data_warehouse=data_warehouse, crm=crm)
     if manifest_file(artifacts_dir, info.run_id).exists():
         return None
-    if info.partition is not None and "..." in info.partition and _has_records(
-        artifacts_dir, run.run_id, loaded.id
+    if (
+        info.partition is not None
+        and "..." in info.partition
+        and _has_records(artifacts_dir, run.run_id, loaded.id)
     ):
         return None
     error = problem or failure_message(instance, run)
@@ -466,7 +479,8 @@ def prune_job() -> dg.JobDefinition:
         result = prune_runs(Path(settings.artifacts_dir), settings.retention_days, context.instance)
         context.log.info(
             f"removed {len(result.removed_runs)} runs ({len(result.removed_files)} files); "
-            f"kept {len(result.kept_latest)} files that are still the latest materialization"
+            f"kept {len(result.kept_latest)} files that are still the latest materialization; "
+            f"removed {len(result.removed_leftovers)} files left by interrupted runs"
         )
 
     @dg.job(name=PRUNE_JOB, description="Remove runs older than artifacts.retention_days.")
@@ -488,12 +502,13 @@ def prune_schedule() -> dg.ScheduleDefinition:
 
 
 def broken_playbook_asset(broken: BrokenPlaybook) -> dg.AssetSpec:
-    """An asset that shows a broken playbook and its error in the UI."""
-    group = broken.playbook_id if broken.playbook_id and broken.playbook_id.isidentifier() else None
-    name = group or Path(broken.display_path).stem.replace("-", "_")
+    """An asset that shows a broken playbook and its error in the UI (its key is unique in the
+    catalog: ``catalog.name_broken_assets``)."""
+    prefix, name = broken.asset_key
     return dg.AssetSpec(
-        key=[name if name.isidentifier() else "invalid", "invalid_playbook"],
-        group_name=group or "invalid_playbooks",
+        key=[prefix, name],
+        # Next to the valid playbook of the same id, when the id is known.
+        group_name=prefix if prefix == broken.playbook_id else "invalid_playbooks",
         description=f"This playbook failed to load and does not run.\n\n```\n{broken.error}\n```",
         metadata={
             "error": dg.MetadataValue.text(str(broken.error)),

@@ -8,8 +8,13 @@ holds the settings of ``<home>/dagster.yaml`` plus a ``storage: postgres:`` bloc
 read from the environment by Dagster (``{env: DAGSTER_POSTGRES_URL}``), so no secret is ever
 written to disk. A home whose ``dagster.yaml`` already configures its storage is used as it is.
 
-``python -m playbook_assets.instance`` prints the home to use (``scripts/dev`` exports it as
-``DAGSTER_HOME`` before starting ``dagster dev``).
+Creating the instance's storage (SQLite files, or the PostgreSQL tables) happens once, under
+a lock in the home (``open_instance``): several commands started at once on a new home used to
+race on Dagster's schema creation and could leave it unusable ("more than one head present").
+A home that cannot be opened is reported with how to repair it, never with a traceback.
+
+``python -m playbook_assets.instance`` prepares the instance and prints the home to use
+(``scripts/dev`` exports it as ``DAGSTER_HOME`` before starting ``dagster dev``).
 """
 
 from __future__ import annotations
@@ -19,16 +24,29 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+from filelock import FileLock, Timeout
 
 from playbook_assets.errors import ConfigError, SourceLocation
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 DEFAULT_DAGSTER_HOME = "dagster_home"
 POSTGRES_URL_ENV = "DAGSTER_POSTGRES_URL"
 POSTGRES_HOME_DIR = "postgres"
 INSTANCE_FILE = "dagster.yaml"
+# Held while the instance's storage is created or checked (see ``open_instance``).
+LOCK_FILE = ".instance.lock"
+# Written once the storage was created and checked under the lock, with the Dagster version
+# that did it: later opens skip the lock until Dagster's version changes.
+READY_FILE = ".instance-ready"
+# How long a command waits for another one that is creating the storage.
+LOCK_TIMEOUT_SECONDS = 600
+# Where a SQLite instance keeps runs, event logs and schedules, beside dagster.yaml.
+_SQLITE_FOLDERS = ("history", "storage", "schedules")
 
 # Any of these in dagster.yaml means the deployment chose its storage itself.
 _STORAGE_KEYS = ("storage", "run_storage", "event_log_storage", "schedule_storage")
@@ -121,10 +139,95 @@ def _write_if_changed(path: Path, text: str) -> None:
         raise
 
 
+def open_instance(home: Path) -> dg.DagsterInstance:
+    """The Dagster instance of ``home``, its storage created and checked once, under a lock.
+
+    Sets ``DAGSTER_HOME`` to ``home`` so that code asking Dagster for the current instance gets
+    the same one. The first open of a home (or the first after a Dagster upgrade) holds
+    ``<home>/.instance.lock`` while Dagster creates its tables and a read of each storage
+    proves them usable; later opens take no lock. Raises ``ConfigError`` (how to repair it)
+    when the storage cannot be opened.
+    """
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = str(home)
+    stamp = f"dagster {dg.__version__}\n"
+    ready = home / READY_FILE
+    if _read_text(ready) == stamp:
+        return _opened_instance(home)
+    try:
+        with FileLock(home / LOCK_FILE, timeout=LOCK_TIMEOUT_SECONDS):
+            if _read_text(ready) == stamp:  # another command prepared it while we waited
+                return _opened_instance(home)
+            instance = _opened_instance(home, read_each_storage=True)
+            _write_if_changed(ready, stamp)
+            return instance
+    except Timeout as e:
+        raise ConfigError(
+            f"another command has held the Dagster instance lock {e.lock_file} for "
+            f"{LOCK_TIMEOUT_SECONDS} s",
+            location=SourceLocation(str(home / INSTANCE_FILE)),
+            hint="wait for it to finish; if no playbook or dagster command is running, "
+            "remove the lock file",
+        ) from e
+
+
+def _opened_instance(home: Path, *, read_each_storage: bool = False) -> dg.DagsterInstance:
+    """Open the instance (Dagster creates missing storage then) and, with
+    ``read_each_storage``, read each of its storages once, so a damaged one fails here."""
+    import dagster as dg
+
+    try:
+        instance = dg.DagsterInstance.get()
+        if read_each_storage:
+            instance.get_run_records(limit=1)
+            instance.event_log_storage.get_concurrency_keys()
+            instance.all_instigator_state()
+    except Exception as e:  # any failure to open the storage means the same to the user
+        raise broken_instance_error(home, e) from e
+    return instance
+
+
+def broken_instance_error(home: Path, cause: BaseException) -> ConfigError:
+    """The error for an instance whose storage cannot be opened, with how to repair it."""
+    reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    settings = home / INSTANCE_FILE
+    if "dagster instance migrate" in str(cause):
+        hint = (
+            "stop the Dagster processes using it, then run: "
+            f"DAGSTER_HOME={home} dagster instance migrate"
+        )
+    else:
+        storage = " ".join(name for name in _SQLITE_FOLDERS if (home / name).exists())
+        hint = (
+            "stop every Dagster process using it (dagster dev, the daemon, playbook commands), "
+            f"then move its storage aside (it holds the run history): cd {home} && mkdir -p "
+            f"broken && mv {storage} broken/ ; the next command creates a new one"
+            if storage
+            else "check the storage settings in dagster.yaml and that its database is reachable; "
+            f"a damaged database schema is repaired with: DAGSTER_HOME={home} dagster instance "
+            "migrate"
+        )
+    return ConfigError(
+        f"the Dagster instance in {home} cannot be opened ({type(cause).__name__}: {reason})",
+        location=SourceLocation(str(settings)),
+        hint=hint,
+    )
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
 def main() -> int:
-    """Print the Dagster home to use (see ``resolve_dagster_home``); exit 2 on bad settings."""
+    """Prepare the instance (see ``open_instance``) and print the Dagster home to use;
+    exit 2 on bad settings or a broken instance."""
     try:
         home = resolve_dagster_home()
+        open_instance(home).dispose()
     except ConfigError as e:
         sys.stderr.write(f"error: {e}\n")
         return 2

@@ -6,7 +6,6 @@ the UI with its materializations) and the result is the run report.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from playbook_assets.run_config import (
 )
 from playbook_assets.run_records import write_run_record
 from playbook_assets.spec import DynamicPartitions, PlaybookSpec
+from playbook_assets.stale_runs import process_tags, reap_dead_runs
 
 
 @dataclass(frozen=True)
@@ -62,13 +62,16 @@ def dagster_instance() -> dg.DagsterInstance:
     its PostgreSQL variant when ``DAGSTER_POSTGRES_URL`` is set (see ``playbook_assets.instance``).
 
     Sets ``DAGSTER_HOME`` to the home it uses, so that code that asks Dagster for the current
-    instance gets the same one.
+    instance gets the same one. Runs left unfinished by a killed ``playbook`` process on this
+    host are marked failed first (``stale_runs.reap_dead_runs``), so they stop holding the
+    run queue and their pools.
     """
-    from playbook_assets.instance import resolve_dagster_home
+    from playbook_assets.instance import open_instance, resolve_dagster_home
 
     home: Path = resolve_dagster_home()
-    os.environ["DAGSTER_HOME"] = str(home)
-    return dg.DagsterInstance.get()
+    instance = open_instance(home)
+    reap_dead_runs(instance)
+    return instance
 
 
 def run_playbook(request: RunRequest, instance: dg.DagsterInstance | None = None) -> dict[str, Any]:
@@ -102,6 +105,7 @@ def run_playbook(request: RunRequest, instance: dg.DagsterInstance | None = None
             partition_key=request.partition,
             tags={
                 "playbook/launched_by": "cli",
+                **process_tags(),
                 TAG_DATA_WAREHOUSE: warehouse,
                 TAG_CRM: crm,
                 TAG_SAVE_ARTIFACTS: str(request.save_artifacts).lower(),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +15,30 @@ import yaml
 from playbook_assets.errors import PlaybookValidationError, SourceLocation
 
 PathKey = tuple[str | int, ...]
+
+# Past this size the pure-Python parser, used only to word a syntax error better, would take
+# seconds (about 6 s a MiB); libyaml's message is used instead.
+_DIAGNOSE_MAX_BYTES = 256 * 1024
+_RAISE_HINT = (
+    "if the file is meant to be this way, raise limits.{name} under playbook_executor: in "
+    "playbook-executor.yaml"
+)
+
+
+@dataclass(frozen=True)
+class YamlLimits:
+    """Bounds on one YAML file (``limits:`` in the configuration)."""
+
+    max_file_bytes: int = 1024 * 1024
+    max_depth: int = 64
+    max_aliases: int = 10_000
+
+
+DEFAULT_LIMITS = YamlLimits()
+
+
+class YamlLimitError(PlaybookValidationError):
+    """A file breaks one of the ``YamlLimits``; the message names the limit, not the text."""
 
 
 _YAML11_ONLY = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
@@ -111,19 +137,26 @@ class YamlDocument:
         return self.location(self.matched_path(loc))
 
 
-def load_yaml(text: str, path: str) -> YamlDocument:
-    """Parse YAML with the safe loader; duplicate keys and syntax errors name file:line."""
+def load_yaml(text: str, path: str, limits: YamlLimits = DEFAULT_LIMITS) -> YamlDocument:
+    """Parse YAML with the safe loader; duplicate keys and syntax errors name file:line.
+
+    ``limits`` bound the text's size, its nesting depth and what its aliases expand to, so a
+    hostile or broken file fails with its own error instead of exhausting the stack, the
+    memory or the time of everything that loads it.
+    """
+    size = len(text.encode("utf-8"))
+    if size > limits.max_file_bytes:
+        raise _file_too_large(path, size, limits.max_file_bytes)
     loader = PlaybookYamlLoader(text)
     try:
         # One parse: the node tree gives the lines, then the data is built from it.
         node = loader.get_single_node()
         if node is None:
             return YamlDocument(path=path, data=None)
-        lines: dict[PathKey, int] = {}
-        _collect_lines(node, (), lines, path)
+        lines = _collect_lines(node, path, limits)
         data = loader.construct_document(node)
     except yaml.YAMLError as fast_error:
-        e = _diagnose(text) or fast_error
+        e = (_diagnose(text) if size <= _DIAGNOSE_MAX_BYTES else None) or fast_error
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(e, "problem", None) or str(e)
@@ -146,40 +179,104 @@ def _diagnose(text: str) -> yaml.YAMLError | None:
     return None
 
 
-def load_yaml_file(path: Path, display_path: str | None = None) -> YamlDocument:
-    """Read and parse a YAML file; a missing or unreadable file is a validation error."""
+def load_yaml_file(
+    path: Path, display_path: str | None = None, limits: YamlLimits = DEFAULT_LIMITS
+) -> YamlDocument:
+    """Read and parse a YAML file; a missing, unreadable or oversized file is a validation
+    error (the size is checked before the file is read)."""
     shown = display_path or str(path)
+    raw = read_bounded(path, shown, limits.max_file_bytes)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise PlaybookValidationError(
+            "the file is not UTF-8 text", location=SourceLocation(shown)
+        ) from e
+    return load_yaml(text, shown, limits)
+
+
+def read_bounded(path: Path, shown: str, max_bytes: int) -> bytes:
+    """A regular file's bytes, refusing one larger than ``max_bytes`` without reading it all
+    (a FIFO or device named like a playbook is refused rather than read for ever)."""
+    try:
+        # Non-blocking, so that opening a FIFO does not wait for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise PlaybookValidationError("not a regular file", location=SourceLocation(shown))
+            raw = handle.read(max_bytes + 1)
     except OSError as e:
         raise PlaybookValidationError(
             f"cannot read file: {e.strerror}", location=SourceLocation(shown)
         ) from e
-    return load_yaml(text, shown)
+    if len(raw) > max_bytes:
+        raise _file_too_large(shown, os.stat(path).st_size, max_bytes)
+    return raw
 
 
-def _collect_lines(node: yaml.Node, path: PathKey, lines: dict[PathKey, int], file: str) -> None:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            line = key_node.start_mark.line + 1
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise PlaybookValidationError(
-                    "a mapping key must be a plain name, not a list or mapping",
-                    location=SourceLocation(file, line),
+def _file_too_large(shown: str, size: int, limit: int) -> YamlLimitError:
+    return YamlLimitError(
+        f"the file is {size:,} bytes, over the limit of {limit:,} (limits.max_file_bytes)",
+        location=SourceLocation(shown),
+        hint=_RAISE_HINT.format(name="max_file_bytes"),
+    )
+
+
+def _collect_lines(root: yaml.Node, file: str, limits: YamlLimits) -> dict[PathKey, int]:
+    """The line of every key and item, with duplicate and non-scalar keys rejected, nesting
+    and alias expansion bounded.
+
+    Iterative, so depth costs no stack. An alias is the very node it names, met again: each
+    meeting adds that node's subtree once more, which is what a reader of the data (and the
+    line table) walks, so the nodes met again are counted against ``max_aliases``.
+    """
+    lines: dict[PathKey, int] = {}
+    seen: set[int] = set()
+    expanded = 0
+    stack: list[tuple[yaml.Node, PathKey]] = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        if len(path) > limits.max_depth:
+            raise YamlLimitError(
+                f"the document nests deeper than {limits.max_depth} levels (limits.max_depth)",
+                location=SourceLocation(file, node.start_mark.line + 1),
+                hint=_RAISE_HINT.format(name="max_depth"),
+            )
+        if id(node) in seen:
+            expanded += 1
+            if expanded > limits.max_aliases:
+                raise YamlLimitError(
+                    f"aliases (*name) expand to more than {limits.max_aliases:,} nodes "
+                    "(limits.max_aliases)",
+                    location=SourceLocation(file, node.start_mark.line + 1),
+                    hint=_RAISE_HINT.format(name="max_aliases"),
                 )
-            key = key_node.value
-            if key in seen:
-                raise PlaybookValidationError(
-                    f"duplicate key '{key}' (first defined on line {seen[key]})",
-                    location=SourceLocation(file, line),
-                    hint="remove one of them",
-                )
-            seen[key] = line
-            lines[(*path, key)] = line
-            _collect_lines(value_node, (*path, key), lines, file)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            lines[(*path, index)] = item.start_mark.line + 1
-            _collect_lines(item, (*path, index), lines, file)
+        else:
+            seen.add(id(node))
+        lines.setdefault(path, node.start_mark.line + 1)
+        children: list[tuple[yaml.Node, PathKey]] = []
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                line = key_node.start_mark.line + 1
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise PlaybookValidationError(
+                        "a mapping key must be a plain name, not a list or mapping",
+                        location=SourceLocation(file, line),
+                    )
+                key = key_node.value
+                if key in first_line:
+                    raise PlaybookValidationError(
+                        f"duplicate key '{key}' (first defined on line {first_line[key]})",
+                        location=SourceLocation(file, line),
+                        hint="remove one of them",
+                    )
+                first_line[key] = line
+                lines[(*path, key)] = line
+                children.append((value_node, (*path, key)))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                lines[(*path, index)] = item.start_mark.line + 1
+                children.append((item, (*path, index)))
+        stack.extend(reversed(children))
+    return lines

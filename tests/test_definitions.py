@@ -102,6 +102,7 @@ def test_defs_has_every_builtin_asset_and_job(
     assert sorted(s.name for s in defs.sensors or []) == [
         "playbook_requests",
         "playbook_run_records",
+        "playbook_stale_runs",
     ]
 
 

@@ -76,6 +76,8 @@ class RunSettings(dg.ConfigurableResource):
     max_parallel_steps: int = 3
     timeout_seconds: float = 300
     retention_days: int = 90
+    # Whether a playbook's op runs in the run's own process (the in-process executor).
+    in_process: bool = True
 
 
 @dataclass(frozen=True)

@@ -142,6 +142,7 @@ def build_definitions(
         max_parallel_steps=config.execution.max_parallel_steps,
         timeout_seconds=config.execution.timeout_seconds,
         retention_days=config.artifacts.retention_days,
+        in_process=config.execution.executor == "in_process",
     )
     jobs: list[dg.JobDefinition] = []
     sensors: list[dg.SensorDefinition] = []

@@ -91,6 +91,7 @@ from playbook_assets.spec import (
     QueryStep,
     SearchStep,
 )
+from playbook_assets.stale_runs import TAG_PID, process_tags
 from playbook_assets.transforms import aggregate_table
 
 Step = AnyStep
@@ -807,7 +808,7 @@ def run_playbook_op(context: dg.AssetExecutionContext, plan: PlaybookPlan) -> It
     """The op's body: selected steps, then outputs, then the records and the report (see the
     module doc)."""
     execution = _Execution(context, plan)
-    _tag_run(context, plan.loaded.id)
+    _tag_run(context, plan.loaded.id, execution.settings.in_process)
     try:
         execution.set_parameters()
     except PlaybookError as e:
@@ -833,14 +834,20 @@ def run_playbook_op(context: dg.AssetExecutionContext, plan: PlaybookPlan) -> It
         yield execution.report_result(reports)
 
 
-def _tag_run(context: dg.AssetExecutionContext, playbook_id: str) -> None:
+def _tag_run(context: dg.AssetExecutionContext, playbook_id: str, in_process: bool) -> None:
     """Tag the run with the playbooks it covers (a run launched from the UI has no tags of
-    ours), so it can be found by playbook like runs the product launches."""
+    ours), so it can be found by playbook like runs the product launches, and, when the op
+    runs in the run's own process, with that process, so a run whose process is killed is
+    found and failed (``stale_runs``) instead of holding the queue for ever."""
     run = context.run
-    if TAG_PLAYBOOK in run.tags:
-        return
-    covered = sorted({key.path[0] for key in run.asset_selection or ()} or {playbook_id})
-    context.instance.add_run_tags(run.run_id, {TAG_PLAYBOOK: ",".join(covered)})
+    tags: dict[str, str] = {}
+    if TAG_PLAYBOOK not in run.tags:
+        covered = sorted({key.path[0] for key in run.asset_selection or ()} or {playbook_id})
+        tags[TAG_PLAYBOOK] = ",".join(covered)
+    if in_process and TAG_PID not in run.tags:
+        tags.update(process_tags())
+    if tags:
+        context.instance.add_run_tags(run.run_id, tags)
 
 
 def _report_metadata(report: Mapping[str, Any], stored: bool) -> dict[str, Any]:

@@ -5,9 +5,11 @@ killed (SIGKILL, a closed terminal, an out-of-memory kill) nothing reports the r
 stays ``STARTED`` for ever, counts against ``concurrency.runs.max_concurrent_runs`` and its
 pool's limit, and runs launched from the UI then wait in the queue indefinitely. Dagster's run
 monitoring cannot see these runs (it asks the run launcher about the run's worker, and a
-command-line run has none), so each command-line run carries its process (``process_tags``)
-and ``reap_dead_runs`` marks failed, through Dagster's API, every run whose process no longer
-exists on this host, and frees its concurrency slots.
+command-line run has none; Dagster's default run launcher cannot tell either for the runs it
+launches), so each command-line run carries its process (``process_tags``), a playbook's op
+tags a run launched from the UI with its run worker's process when it runs in it (the
+in-process executor), and ``reap_dead_runs`` marks failed, through Dagster's API, every run
+whose process no longer exists on this host, and frees its concurrency slots.
 """
 
 from __future__ import annotations

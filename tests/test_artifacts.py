@@ -404,6 +404,8 @@ def test_one_run_of_two_playbooks_leaves_a_record_of_each(project: Project) -> N
     # The ops tagged the run with the playbooks it covers, as runs launched by the product are.
     tagged = instance.get_run_by_id(result.run_id)
     assert tagged is not None and tagged.tags["playbook/id"] in {"bad_one", "good_one"}
+    # And with the process the run executes in, so a killed run worker is found and failed.
+    assert tagged.tags["playbook/pid"] == str(os.getpid())
 
 
 # ----------------------------------------------------------------------------- cached fallback

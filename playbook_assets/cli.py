@@ -535,6 +535,7 @@ def _cmd_demo_load(args: argparse.Namespace) -> int:
     target = build_resource(config, args.connection)
     assert isinstance(target, WarehouseResource)
     target = target.process_config_and_initialize()  # reads ${VAR} secrets now
+    target.raise_if_unresolved(args.connection)
     with duckdb.connect(str(source), read_only=True) as con:
         for name in WAREHOUSE_TABLES:
             table_name = f"{WAREHOUSE_SCHEMA}.{name}"

@@ -132,6 +132,7 @@ def build_definitions(
         max_parallel_steps=config.execution.max_parallel_steps,
         timeout_seconds=config.execution.timeout_seconds,
         retention_days=config.artifacts.retention_days,
+        allowed_directories=[str(folder) for folder in config.allowed_directories],
     )
     jobs: list[dg.JobDefinition] = []
     sensors: list[dg.SensorDefinition] = []

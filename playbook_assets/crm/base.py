@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import dagster as dg
 import pyarrow as pa
 
+from playbook_assets.env_settings import EnvResolvedResource
 from playbook_assets.spec import SearchConfig
 
 
-class CrmResource(dg.ConfigurableResource):
+class CrmResource(EnvResolvedResource):
     """A CRM that answers ``search`` steps with HubSpot's search semantics.
 
     ``search`` receives a request whose ``${...}`` references are already resolved and

@@ -323,14 +323,6 @@ def env_values(value: str, environ: Mapping[str, str] | None = None) -> list[str
     return [env[name] for name in names if name in env]
 
 
-def whole_env_reference(value: Any) -> tuple[str, str | None] | None:
-    """``(VAR, default)`` when ``value`` is exactly ``${VAR}`` or ``${VAR:-default}``."""
-    if not isinstance(value, str):
-        return None
-    match = ENV_PATTERN.fullmatch(value.strip())
-    return (match.group(1), match.group(2)) if match else None
-
-
 def _interpolate(
     value: Any, env: Mapping[str, str], document: YamlDocument, path: tuple[str | int, ...]
 ) -> Any:

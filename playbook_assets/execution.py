@@ -36,7 +36,6 @@ from playbook_assets.artifacts import (
 from playbook_assets.catalog import LoadedPlaybook
 from playbook_assets.crm.base import CrmResource
 from playbook_assets.errors import (
-    ArtifactChecksumError,
     PlaybookError,
     SourceLocation,
     SourceUnreachableError,
@@ -372,11 +371,11 @@ def find_cached_result(
         if metadata.get(REQUEST_SHA256_KEY) != fingerprint or PATH_METADATA_KEY not in metadata:
             continue
         path = Path(str(metadata[PATH_METADATA_KEY]))
-        expected = metadata.get(SHA256_METADATA_KEY)
-        expected = str(expected) if expected else None
+        recorded = metadata.get(SHA256_METADATA_KEY)
+        expected = str(recorded) if recorded else None
         try:
             table = read_verified_table(path, expected, key.to_user_string())
-        except (ArtifactChecksumError, TerminalStepError) as e:
+        except TerminalStepError as e:  # missing, unreadable or changed
             context.log.warning(f"{e}; looking for an earlier result of the same request")
             continue
         source_run = str(metadata.get(CACHED_DAGSTER_RUN_KEY) or record.run_id)

@@ -110,9 +110,11 @@ def build_resource(
     for key, raw in settings.settings.items():
         where = settings.setting_locations.get(key, settings.location)
         if key not in fields or key == ALLOWED_DIRECTORIES_FIELD:
-            hint = unknown_name_hint(key, set(fields) - {ALLOWED_DIRECTORIES_FIELD}, "setting")
-            if key == ALLOWED_DIRECTORIES_FIELD:
-                hint = "set files.allowed_directories at the top of the config instead"
+            hint = (
+                "set files.allowed_directories at the top of the config instead"
+                if key == ALLOWED_DIRECTORIES_FIELD
+                else unknown_name_hint(key, fields, "setting")
+            )
             raise ConfigError(
                 f"unknown setting '{key}' for a {settings.type} connection",
                 location=where,

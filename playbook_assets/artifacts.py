@@ -9,12 +9,16 @@ Layout under ``artifacts.directory``::
     <run_id>.playbook.yaml                                           the playbook as it ran
 
 Files are written to a temporary name and renamed into place, so a reader never finds a
-partial file, and an existing file is never overwritten.
+partial file, and an existing file is never overwritten. A file that cannot be written (disk
+full, a file where a folder should be) raises ``ArtifactWriteError`` naming it. A stored
+result is read only after its bytes match the sha256 its materialization recorded
+(``read_verified_table``): a changed or replaced file is refused, not used.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -27,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from playbook_assets.errors import TerminalStepError
+from playbook_assets.errors import ArtifactChecksumError, ArtifactWriteError, TerminalStepError
 
 PATH_METADATA_KEY = "artifact_path"
 SHA256_METADATA_KEY = "artifact_sha256"
@@ -78,13 +82,38 @@ def _temporary_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
+def write_error(path: Path, error: OSError, action: str = "write") -> ArtifactWriteError:
+    """What could not be written, where, why, and what to do about it."""
+    where = Path(error.filename) if error.filename else path
+    hints = {
+        errno.ENOSPC: f"free space on the disk that holds {where.parent}",
+        errno.EDQUOT: f"free space (the disk quota is used up) for {where.parent}",
+        errno.EEXIST: "a file stands where a folder should be: check artifacts.directory",
+        errno.ENOTDIR: "a file stands where a folder should be: check artifacts.directory",
+        errno.EACCES: f"make {where.parent} writable, or set artifacts.directory elsewhere",
+        errno.EROFS: "the disk is read-only: set artifacts.directory elsewhere",
+    }
+    return ArtifactWriteError(
+        f"cannot {action} {where}: {error.strerror or error}", hint=hints.get(error.errno or 0)
+    )
+
+
+def ensure_folder(folder: Path) -> None:
+    """Create ``folder`` (and its parents) if missing; ``ArtifactWriteError`` if it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise write_error(folder, e, "create the folder") from e
+
+
 def atomic_write_bytes(path: Path, data: bytes | pa.Buffer, *, overwrite: bool = True) -> None:
     """Write a file so that readers see either nothing or the whole file.
 
     With ``overwrite=False`` an existing file is left alone; writing different bytes to an
-    existing path is an error (artifacts are immutable).
+    existing path is an error (artifacts are immutable). A failed write leaves nothing
+    behind and raises ``ArtifactWriteError``.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_folder(path.parent)
     temporary = _temporary_name(path)
     try:
         with temporary.open("wb") as handle:
@@ -95,6 +124,8 @@ def atomic_write_bytes(path: Path, data: bytes | pa.Buffer, *, overwrite: bool =
             os.replace(temporary, path)
             return
         _link_new(temporary, path)
+    except OSError as e:
+        raise write_error(path, e) from e
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
@@ -115,7 +146,7 @@ def _link_new(source: Path, path: Path) -> None:
 
 def link_artifact(stored: Path, path: Path) -> None:
     """Store the same bytes under a second name: a hard link, else a copy."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_folder(path.parent)
     try:
         _link_new(stored, path)
     except OSError:  # another file system, or links not supported
@@ -148,6 +179,8 @@ def artifact_file(
 def store_encoded(encoded: EncodedTable, path: Path) -> None:
     """Store an encoded result at ``path`` (a link to the same bytes stored earlier in the
     run, when there are some: a data output is its step's table)."""
+    if path in encoded.stored_at and path.exists():
+        return  # stored there already (the op stores results before Dagster sees them)
     stored = next((earlier for earlier in encoded.stored_at if earlier.exists()), None)
     if stored is not None:
         link_artifact(stored, path)
@@ -214,8 +247,8 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext) -> pa.Table:
         """Read a stored result: the upstream run's, else the latest materialization's
-        (what ``Definitions.load_asset_value`` returns); over a range of partitions, every
-        partition's rows."""
+        (what ``Definitions.load_asset_value`` returns), after checking its sha256; over a
+        range of partitions, every partition's rows."""
         key = context.asset_key
         if context.has_asset_partitions and len(context.asset_partition_keys) > 1:
             return pa.concat_tables(
@@ -227,29 +260,69 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
         partition = _partition_of(context) if context.has_asset_partitions else None
         upstream = context.upstream_output
         run_id = upstream.run_id if upstream is not None else None
-        path = self.artifact_path(key, run_id, partition) if run_id else None
-        if path is not None and path.exists():
-            return pq.read_table(path)
+        metadata = (
+            run_materialization_metadata(context.instance, run_id, key, partition)
+            if run_id
+            else None
+        )
+        if metadata is not None and PATH_METADATA_KEY in metadata:
+            return read_verified_table(
+                Path(str(metadata[PATH_METADATA_KEY])),
+                metadata.get(SHA256_METADATA_KEY),
+                key.to_user_string(),
+            )
         return read_latest_result(context.instance, key, partition)
 
 
 def read_latest_result(
     instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None
 ) -> pa.Table:
-    """The table of an asset's latest stored materialization (of a partition)."""
-    path = latest_artifact(instance, key, partition)
-    if path is None:
+    """The table of an asset's latest stored materialization (of a partition), refused
+    unless its bytes match the sha256 recorded in that materialization."""
+    metadata = latest_materialization_metadata(instance, key, partition)
+    if metadata is None or PATH_METADATA_KEY not in metadata:
         where = f" (partition {partition})" if partition else ""
         raise TerminalStepError(
             f"no stored result of {key.to_user_string()}{where}",
             hint="materialize the upstream step first (or run the whole playbook)",
         )
-    if not path.exists():
+    return read_verified_table(
+        Path(str(metadata[PATH_METADATA_KEY])),
+        metadata.get(SHA256_METADATA_KEY),
+        key.to_user_string(),
+    )
+
+
+def read_verified_table(path: Path, expected_sha256: str | None, what: str) -> pa.Table:
+    """The table stored at ``path``, once its bytes match ``expected_sha256``.
+
+    The bytes are read once, then hashed and decoded from memory, so the file cannot change
+    between the check and the read.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as e:
         raise TerminalStepError(
-            f"the stored result of {key.to_user_string()} is missing: {path}",
-            hint="materialize the upstream step again, or check `playbook artifacts verify`",
+            f"the stored result of {what} is missing: {path}",
+            hint="materialize it again; `playbook artifacts verify --all` lists missing files",
+        ) from e
+    except OSError as e:
+        raise TerminalStepError(
+            f"cannot read the stored result of {what} ({path}): {e.strerror or e}"
+        ) from e
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected_sha256:
+        recorded = (
+            f"the sha256 recorded when it was materialized ({expected_sha256})"
+            if expected_sha256
+            else "a recorded sha256 (its materialization has none)"
         )
-    return pq.read_table(path)
+        raise ArtifactChecksumError(
+            f"the stored result of {what} ({path}) does not match {recorded}: the file was "
+            f"changed or replaced (its sha256 is {actual}) and is not used",
+            hint="materialize it again; `playbook artifacts verify --all` lists changed files",
+        )
+    return pq.read_table(pa.BufferReader(data))
 
 
 def _partition_of(context: dg.OutputContext | dg.InputContext) -> str:
@@ -262,16 +335,6 @@ def _partition_of(context: dg.OutputContext | dg.InputContext) -> str:
             hint="return a PartitionedResult with each partition's table",
         )
     return key_range.start
-
-
-def latest_artifact(
-    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None
-) -> Path | None:
-    """The stored file of the latest materialization of an asset (and partition)."""
-    metadata = latest_materialization_metadata(instance, key, partition)
-    if metadata is None or PATH_METADATA_KEY not in metadata:
-        return None
-    return Path(str(metadata[PATH_METADATA_KEY]))
 
 
 def latest_materialization_metadata(
@@ -290,3 +353,20 @@ def latest_materialization_metadata(
     if materialization is None:
         return None
     return {name: value.value for name, value in materialization.metadata.items()}
+
+
+def run_materialization_metadata(
+    instance: dg.DagsterInstance, run_id: str, key: dg.AssetKey, partition: str | None
+) -> dict[str, Any] | None:
+    """Metadata values of an asset's materialization (of a partition) in one run."""
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=100_000
+    ).records
+    for record in reversed(records):
+        event = record.event_log_entry.dagster_event
+        if event is None or event.asset_key != key:
+            continue
+        materialization = event.step_materialization_data.materialization
+        if partition is None or materialization.partition == partition:
+            return {name: value.value for name, value in materialization.metadata.items()}
+    return None

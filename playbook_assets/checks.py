@@ -22,11 +22,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import dagster as dg
-import duckdb
 import pyarrow as pa
 
 from playbook_assets.errors import PlaybookError
 from playbook_assets.expressions import quote_identifier, resolve_column
+from playbook_assets.file_access import confined_connection
 from playbook_assets.spec import CheckSpec
 from playbook_assets.sql import sql_literal
 from playbook_assets.transforms import aggregate_table
@@ -139,7 +139,7 @@ def _evaluate(check: CheckSpec, table: pa.Table) -> tuple[bool, str | int | floa
 
 
 def _scalar(table: pa.Table, sql: str) -> int:
-    with duckdb.connect() as connection:
+    with confined_connection() as connection:  # reads the registered table, no file
         connection.register("checked", table)
         row = connection.execute(sql).fetchone()
     return int(row[0]) if row is not None else 0

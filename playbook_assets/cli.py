@@ -1,7 +1,7 @@
 """The ``playbook`` command line.
 
-Exit codes: 0 every step succeeded, 1 a step failed (the report is still printed), 2 a usage
-or validation error (nothing ran).
+Exit codes: 0 every step succeeded, 1 a step failed or the run's record could not be stored
+(the report is still printed), 2 a usage or validation error (nothing ran).
 """
 
 from __future__ import annotations
@@ -12,12 +12,15 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from playbook_assets.catalog import PlaybookCatalog, load_catalog, load_playbook_file
 from playbook_assets.config import ExecutorConfig, load_config
 from playbook_assets.errors import PlaybookError, PlaybookValidationError, unknown_name_hint
 from playbook_assets.spec import PlaybookSpec
+
+if TYPE_CHECKING:
+    from playbook_assets.runner import RunRequest
 
 EXIT_OK = 0
 EXIT_STEP_FAILED = 1
@@ -308,28 +311,56 @@ def _read_params_file(path: str, spec: PlaybookSpec) -> dict[str, Any]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from playbook_assets.runner import RunRequest, run_playbook
+    from playbook_assets.runner import RunRequest
 
     config, catalog = _load(args)
     loaded = catalog.get(args.playbook_id)
     from_file = _read_params_file(args.params_file, loaded.spec) if args.params_file else {}
     from_text = _parse_assignments([*args.param, *args.assignments])
-    report = run_playbook(
-        RunRequest(
-            loaded=loaded,
-            config=config,
-            file_parameters=from_file,
-            text_parameters=from_text,
-            data_warehouse=args.data_warehouse,
-            crm=args.crm,
-            save_artifacts=not args.no_artifacts,
-            partition=args.partition,
-        )
+    request = RunRequest(
+        loaded=loaded,
+        config=config,
+        file_parameters=from_file,
+        text_parameters=from_text,
+        data_warehouse=args.data_warehouse,
+        crm=args.crm,
+        save_artifacts=not args.no_artifacts,
+        partition=args.partition,
     )
+    return _run_and_report(request, args)
+
+
+def _run_and_report(request: RunRequest, args: argparse.Namespace) -> int:
+    """Run, print the report, and say on stderr what could not be stored, if anything.
+
+    The report is printed even when its record cannot be written (disk full): the run
+    happened and its figures are known; the exit code is then 1.
+    """
+    from playbook_assets.artifacts import ensure_folder
+    from playbook_assets.errors import SourceLocation
+    from playbook_assets.run_records import RunRecordNotStoredError
+    from playbook_assets.runner import run_playbook
+
+    config = request.config
+    if request.save_artifacts and config.artifacts.enabled:
+        try:  # before anything runs: a file where the folder should be is a config error
+            ensure_folder(config.artifacts_dir)
+        except PlaybookError as e:
+            raise e.at(location=SourceLocation(config.display_path), field="artifacts.directory")
+    not_stored: PlaybookError | None = None
+    try:
+        report = run_playbook(request)
+    except RunRecordNotStoredError as e:
+        report = {**e.report, "artifact_path": None}
+        not_stored = e
     if args.json or not sys.stdout.isatty():
         _print_json(report)
     else:
         _print_summary(report, sys.stdout)
+    sys.stdout.flush()
+    if not_stored is not None:
+        sys.stderr.write(f"error: {not_stored}\n")
+        return EXIT_STEP_FAILED
     return EXIT_OK if report["status"] == "success" else EXIT_STEP_FAILED
 
 
@@ -373,8 +404,8 @@ def _cmd_partitions_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_rerun(args: argparse.Namespace) -> int:
-    from playbook_assets.run_records import load_run, playbook_file
-    from playbook_assets.runner import RunRequest, run_playbook
+    from playbook_assets.run_records import checked_playbook_copy, load_run
+    from playbook_assets.runner import RunRequest
 
     config, catalog = _load(args)
     record = load_run(config.artifacts_dir, args.run_id)
@@ -384,28 +415,22 @@ def _cmd_rerun(args: argparse.Namespace) -> int:
     if current is not None and current.sha256 == manifest["playbook"]["sha256"]:
         loaded = current
     else:
-        copy = playbook_file(config.artifacts_dir, record.run_id)
+        copy = checked_playbook_copy(record)
         sys.stderr.write(
             f"note: {manifest['playbook']['file']} changed since {record.run_id}; "
             f"rerunning the playbook as it ran, from {copy}\n"
         )
         loaded = load_playbook_file(copy, config, origin="rerun")
-    report = run_playbook(
-        RunRequest(
-            loaded=loaded,
-            config=config,
-            file_parameters=manifest["parameters"],
-            data_warehouse=manifest["connections"]["data_warehouse"] or None,
-            crm=manifest["connections"]["crm"] or None,
-            tags={"playbook/rerun_of": record.run_id},
-            partition=manifest.get("partition"),
-        )
+    request = RunRequest(
+        loaded=loaded,
+        config=config,
+        file_parameters=manifest["parameters"],
+        data_warehouse=manifest["connections"]["data_warehouse"] or None,
+        crm=manifest["connections"]["crm"] or None,
+        tags={"playbook/rerun_of": record.run_id},
+        partition=manifest.get("partition"),
     )
-    if args.json or not sys.stdout.isatty():
-        _print_json(report)
-    else:
-        _print_summary(report, sys.stdout)
-    return EXIT_OK if report["status"] == "success" else EXIT_STEP_FAILED
+    return _run_and_report(request, args)
 
 
 def _cmd_artifacts_list(args: argparse.Namespace) -> int:
@@ -440,28 +465,21 @@ def _cmd_artifacts_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_artifacts_verify(args: argparse.Namespace) -> int:
-    from playbook_assets.run_records import iter_runs, load_run, verify_run
+    from playbook_assets.run_records import verify_store
 
     config = load_config(args.config)
     if args.all == (args.run_id is not None):
         raise PlaybookValidationError(
             "give either a RUN_ID or --all", hint="e.g. playbook artifacts verify --all"
         )
-    records = (
-        list(iter_runs(config.artifacts_dir))
-        if args.all
-        else [load_run(config.artifacts_dir, args.run_id)]
-    )
     failed = 0
-    for record in records:
-        problems = verify_run(record)
-        if problems:
+    for result in verify_store(config.artifacts_dir, None if args.all else args.run_id):
+        if result.problems:
             failed += 1
-            for problem in problems:
+            for problem in result.problems:
                 sys.stdout.write(f"FAILED {problem}\n")
         else:
-            files = len(record.manifest["artifacts"]) + 1
-            sys.stdout.write(f"ok {record.run_id} ({files} files)\n")
+            sys.stdout.write(f"ok {result.run_id} ({result.checked_files} files)\n")
     return EXIT_STEP_FAILED if failed else EXIT_OK
 
 
@@ -521,6 +539,7 @@ def _cmd_demo_load(args: argparse.Namespace) -> int:
     target = build_resource(config, args.connection)
     assert isinstance(target, WarehouseResource)
     target = target.process_config_and_initialize()  # reads ${VAR} secrets now
+    target.raise_if_unresolved(args.connection)
     with duckdb.connect(str(source), read_only=True) as con:
         for name in WAREHOUSE_TABLES:
             table_name = f"{WAREHOUSE_SCHEMA}.{name}"

@@ -3,9 +3,11 @@
 Found by ``--config``, else ``$PLAYBOOK_CONFIG``, else ``./config/playbook-executor.yaml``;
 with none of these, the embedded defaults (DuckDB warehouse and demo CRM under ``./data``)
 apply. Relative paths are relative to the config file's folder. ``${VAR}`` and
-``${VAR:-default}`` are read from the environment; in a connection block they are resolved
+``${VAR:-default}`` are read from the environment. In a connection block they are resolved
 only when that connection is used, so a config can name connections whose secrets are not
-set on this machine.
+set on this machine; its text settings (tokens, passwords, DSNs) keep ``${VAR}`` as written
+even then and are resolved inside the connection's resource when a run opens it
+(``playbook_assets.env_settings``), so no secret reaches Dagster's run records.
 """
 
 from __future__ import annotations
@@ -104,6 +106,16 @@ class LimitsConfig(_ConfigModel):
         )
 
 
+class FilesConfig(_ConfigModel):
+    """Which folders playbooks may read files from (besides the playbooks folder)."""
+
+    allowed_directories: list[str] = Field(
+        default_factory=list,
+        description="Folders (relative to this file) whose files a playbook may read: file "
+        "steps, and DuckDB SQL such as read_csv(...). The playbooks folder is always allowed.",
+    )
+
+
 class _ConfigFile(_ConfigModel):
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
     connections: dict[str, dict[str, Any] | None] | None = None
@@ -111,6 +123,7 @@ class _ConfigFile(_ConfigModel):
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     requests: RequestsConfig = Field(default_factory=RequestsConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    files: FilesConfig = Field(default_factory=FilesConfig)
 
 
 @dataclass(frozen=True)
@@ -136,6 +149,7 @@ class ExecutorConfig:
     execution: ExecutionConfig
     requests: RequestsConfig = field(default_factory=RequestsConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    files: FilesConfig = field(default_factory=FilesConfig)
 
     @property
     def display_path(self) -> str:
@@ -157,6 +171,13 @@ class ExecutorConfig:
     def artifacts_dir(self) -> Path:
         """The artifact store folder."""
         return self.resolve_path(self.artifacts.directory)
+
+    @property
+    def allowed_directories(self) -> tuple[Path, ...]:
+        """The folders whose files playbooks may read: the playbooks folder, then
+        ``files.allowed_directories``."""
+        declared = (self.resolve_path(folder) for folder in self.files.allowed_directories)
+        return tuple(dict.fromkeys([self.playbooks_dir, *declared]))
 
     def resolve_path(self, value: str) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -279,6 +300,7 @@ def load_config_file(path: Path, environ: Mapping[str, str] | None = None) -> Ex
         execution=parsed.execution,
         requests=parsed.requests,
         limits=parsed.limits,
+        files=parsed.files,
     )
     for field_name in ("data_warehouse", "crm"):
         name = getattr(parsed.defaults, field_name)
@@ -318,12 +340,16 @@ def resolve_env(
     return value
 
 
-def whole_env_reference(value: Any) -> tuple[str, str | None] | None:
-    """``(VAR, default)`` when ``value`` is exactly ``${VAR}`` or ``${VAR:-default}``."""
-    if not isinstance(value, str):
-        return None
-    match = ENV_PATTERN.fullmatch(value.strip())
-    return (match.group(1), match.group(2)) if match else None
+def has_env_reference(value: Any) -> bool:
+    """Whether ``value`` is text with a ``${VAR}`` or ``${VAR:-default}`` in it."""
+    return isinstance(value, str) and ENV_PATTERN.search(value) is not None
+
+
+def env_values(value: str, environ: Mapping[str, str] | None = None) -> list[str]:
+    """The environment values ``resolve_env`` puts into ``value`` (defaults excluded)."""
+    env = os.environ if environ is None else environ
+    names = [match.group(1) for match in ENV_PATTERN.finditer(value)]
+    return [env[name] for name in names if name in env]
 
 
 def _interpolate(
@@ -361,5 +387,6 @@ def _model_for(parent: tuple[Any, ...]) -> type[BaseModel] | None:
         ("execution",): ExecutionConfig,
         ("requests",): RequestsConfig,
         ("limits",): LimitsConfig,
+        ("files",): FilesConfig,
     }
     return models.get(tuple(parent))

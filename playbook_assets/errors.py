@@ -115,6 +115,15 @@ class StepTimeoutError(TerminalStepError):
     """The step ran past its time limit; the query was cancelled on the server."""
 
 
+class ArtifactWriteError(TerminalStepError):
+    """A file of the artifact store could not be written: the disk is full, a file stands
+    where a folder should be, or the folder is not writable."""
+
+
+class ArtifactChecksumError(TerminalStepError):
+    """A stored file no longer matches the sha256 recorded for it; it is refused, not used."""
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """``did you mean 'x'?`` for the closest candidate, or None when nothing is close (the
     name itself is never suggested back)."""

@@ -1,12 +1,23 @@
 """What one step does when it runs: resolve, execute within its time limit, retry
 transient failures with backoff, fall back to a stored result when its source cannot be
 reached, and describe the result in materialization metadata.
+
+The time limit (``timeout_seconds``) covers the whole step, retries included. Each source
+enforces it itself (a query is cancelled on the server, an API response stops being read);
+a source that does not (a read blocked on a FIFO, a server trickling its headers) is left
+behind on its thread shortly after the limit, and the step fails all the same.
+
+Text a failure carries from a service is redacted of every configured secret
+(``playbook_assets.redaction``) before it becomes a failure, a log line or metadata.
 """
 
+import contextvars
 import hashlib
 import json
 import random
+import threading
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,13 +25,13 @@ from typing import Any
 
 import dagster as dg
 import pyarrow as pa
-import pyarrow.parquet as pq
+from pydantic import Field
 
 from playbook_assets.artifacts import (
     PATH_METADATA_KEY,
     SHA256_METADATA_KEY,
     encode_table,
-    file_sha256,
+    read_verified_table,
 )
 from playbook_assets.catalog import LoadedPlaybook
 from playbook_assets.crm.base import CrmResource
@@ -28,9 +39,12 @@ from playbook_assets.errors import (
     PlaybookError,
     SourceLocation,
     SourceUnreachableError,
+    StepTimeoutError,
+    TerminalStepError,
     TransientStepError,
 )
 from playbook_assets.insights import table_facts, top_row
+from playbook_assets.redaction import redact, safe_cause
 from playbook_assets.references import ResolutionContext
 from playbook_assets.report import (
     CACHED_AT_KEY,
@@ -64,6 +78,10 @@ PREVIEW_ROWS = 5
 MAX_RETRY_DELAY_SECONDS = 30.0
 # How many earlier materializations the cached fallback looks through for the same request.
 CACHE_SEARCH_LIMIT = 100
+# How long past its time limit a step whose source ignores the limit is still awaited: long
+# enough for a source's own cancellation (and its clearer message) to come first.
+TIME_LIMIT_GRACE_SECONDS = 1.0
+TIMEOUT_HINT = "raise timeout_seconds on the step or execution.timeout_seconds in the config"
 
 
 class RunSettings(dg.ConfigurableResource):
@@ -78,6 +96,9 @@ class RunSettings(dg.ConfigurableResource):
     retention_days: int = 90
     # Whether a playbook's op runs in the run's own process (the in-process executor).
     in_process: bool = True
+    allowed_directories: list[str] = Field(
+        default_factory=list, description="Folders file steps may read (ExecutorConfig)."
+    )
 
 
 @dataclass(frozen=True)
@@ -111,6 +132,7 @@ def prepare_step(
     spec = loaded.spec
     if isinstance(step, QueryStep):
         warehouse: WarehouseResource = getattr(context.resources, f"connection_{connection}")
+        warehouse.raise_if_unresolved(connection or "")
         rendered = render_query(
             step,
             spec,
@@ -133,6 +155,7 @@ def prepare_step(
         )
     if isinstance(step, SearchStep):
         crm: CrmResource = getattr(context.resources, f"connection_{connection}")
+        crm.raise_if_unresolved(connection or "")
         retries = context.resources.run_settings.retry_attempts
         search = search_request(step, resolution)
         body = crm.describe_request(search)
@@ -165,12 +188,20 @@ def prepare_step(
         )
     if isinstance(step, FileStep):
         folder = loaded.path.parent
+        allowed = context.resources.run_settings.allowed_directories
         request = {
             "path": resolve_file_path(step.config, folder),
             "format": file_format(step.config),
         }
         return StepRequest(
-            request=request, send=lambda: read_files(step.config, folder), fingerprint=None
+            request=request,
+            send=lambda: read_files(
+                step.config,
+                folder,
+                allowed_directories=allowed,
+                timeout_seconds=timeout_seconds,
+            ),
+            fingerprint=None,
         )
     return StepRequest(
         request=None,
@@ -215,27 +246,44 @@ def execute_step(
     )
     location = loaded.step_location(step.id)
     key = dg.AssetKey([loaded.id, step.id])
-    timeout = step.timeout_seconds or settings.timeout_seconds
+    limit = step.timeout_seconds or settings.timeout_seconds
+    deadline = time.monotonic() + limit
     attempt = 0
     while True:
         started = time.perf_counter()
         prepared: StepRequest | None = None
         try:
+            # The first attempt has the whole limit; a retry, what is left of it.
+            timeout = limit if attempt == 0 else round(max(0.1, deadline - time.monotonic()), 1)
             prepared = prepare_step(context, loaded, step, connection, resolution, timeout)
-            checked = checked_result(prepared.send())
-        except (SourceUnreachableError, TransientStepError) as e:
+            checked = checked_result(call_within_limit(prepared.send, timeout, limit))
+        except TransientStepError as e:  # SourceUnreachableError included
             e.at(location=location, step=step.id)
             retried = prepared is not None and prepared.retries_inside
-            if attempt < settings.retry_attempts and not retried:
-                _wait_before_retry(context, settings, e, attempt)
+            delay = _retry_delay(settings, attempt)
+            if (
+                attempt < settings.retry_attempts
+                and not retried
+                and time.monotonic() + delay < deadline
+            ):
+                context.log.warning(
+                    redact(
+                        f"{e}; retry {attempt + 1} of {settings.retry_attempts} in {delay:.1f} s"
+                    )
+                )
+                time.sleep(delay)
                 attempt += 1
                 continue
             if not isinstance(e, SourceUnreachableError):
-                raise dg.Failure(description=str(e), allow_retries=False) from e
+                raise step_failure(e) from safe_cause(e)
             return _cached_run(context, key, partition, prepared, e, started, attempt)
         except PlaybookError as e:
             e.at(location=location, step=step.id)
-            raise dg.Failure(description=str(e), allow_retries=False) from e
+            raise step_failure(e) from safe_cause(e)
+        except Exception as e:  # a defect, not a product error: say so, without secrets
+            context.log.error(redact("".join(traceback.format_exception(e))))
+            error = TerminalStepError(f"{type(e).__name__}: {e}", location=location, step=step.id)
+            raise step_failure(error) from safe_cause(e)
         metadata: dict[str, Any] = {
             **prepared.metadata,
             REQUEST_SHA256_KEY: prepared.fingerprint,
@@ -263,13 +311,16 @@ def _cached_run(
     cached = find_cached_result(context, key, fingerprint, partition) if fingerprint else None
     if cached is None:
         raise dg.Failure(
-            description=f"{error}; no stored result of this step for the same request "
-            "to fall back on",
+            description=redact(
+                f"{error}; no stored result of this step for the same request to fall back on"
+            ),
             allow_retries=False,
-        ) from error
+        ) from safe_cause(error)
     context.log.warning(
-        f"{error}; using the stored result of run {cached.metadata[CACHED_RUN_KEY]} "
-        f"from {cached.metadata[CACHED_AT_KEY]}"
+        redact(
+            f"{error}; using the stored result of run {cached.metadata[CACHED_RUN_KEY]} "
+            f"from {cached.metadata[CACHED_AT_KEY]}"
+        )
     )
     return StepRun(
         cached.table,
@@ -280,18 +331,48 @@ def _cached_run(
     )
 
 
-def _wait_before_retry(
-    context: dg.AssetExecutionContext, settings: RunSettings, error: PlaybookError, attempt: int
-) -> None:
-    """Sleep an exponential, jittered delay before trying a step again."""
-    delay = min(
+def _retry_delay(settings: RunSettings, attempt: int) -> float:
+    """An exponential, jittered delay before trying a step again."""
+    return min(
         MAX_RETRY_DELAY_SECONDS,
         settings.retry_base_delay_seconds * 2**attempt * random.uniform(0.5, 1.5),
     )
-    context.log.warning(
-        f"{error}; retry {attempt + 1} of {settings.retry_attempts} in {delay:.1f} s"
-    )
-    time.sleep(delay)
+
+
+def call_within_limit(send: Callable[[], pa.Table], timeout: float, limit: float) -> pa.Table:
+    """``send()``, unless it is still running ``TIME_LIMIT_GRACE_SECONDS`` after ``timeout``:
+    then ``StepTimeoutError`` naming ``limit``, the step's time limit.
+
+    ``send`` runs on a daemon thread of its own, so one that never returns (a read blocked
+    on a FIFO) is left behind without holding up the run or the process's exit.
+    """
+    outcome: dict[str, Any] = {}
+    finished = threading.Event()
+
+    def target() -> None:
+        try:
+            outcome["table"] = send()
+        except BaseException as e:  # handed to the waiting thread
+            outcome["error"] = e
+        finally:
+            finished.set()
+
+    context = contextvars.copy_context()
+    worker = threading.Thread(target=context.run, args=(target,), daemon=True, name="step")
+    worker.start()
+    if not finished.wait(timeout + TIME_LIMIT_GRACE_SECONDS):
+        raise StepTimeoutError(
+            f"the step ran longer than its time limit of {limit:g} s and was cut off",
+            hint=TIMEOUT_HINT,
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["table"]
+
+
+def step_failure(error: PlaybookError) -> dg.Failure:
+    """The Dagster failure of a step error, its text redacted of secrets."""
+    return dg.Failure(description=redact(str(error)), allow_retries=False)
 
 
 @dataclass(frozen=True)
@@ -321,13 +402,16 @@ def find_cached_result(
         if metadata.get(REQUEST_SHA256_KEY) != fingerprint or PATH_METADATA_KEY not in metadata:
             continue
         path = Path(str(metadata[PATH_METADATA_KEY]))
-        expected = metadata.get(SHA256_METADATA_KEY)
-        if not path.exists() or (expected and file_sha256(path) != expected):
-            context.log.warning(f"stored result {path} is missing or changed; not used")
+        recorded = metadata.get(SHA256_METADATA_KEY)
+        expected = str(recorded) if recorded else None
+        try:
+            table = read_verified_table(path, expected, key.to_user_string())
+        except TerminalStepError as e:  # missing, unreadable or changed
+            context.log.warning(f"{e}; looking for an earlier result of the same request")
             continue
         source_run = str(metadata.get(CACHED_DAGSTER_RUN_KEY) or record.run_id)
         return CachedResult(
-            table=pq.read_table(path),
+            table=table,
             metadata={
                 CACHED_RUN_KEY: str(
                     metadata.get(CACHED_RUN_KEY)
@@ -433,4 +517,4 @@ def markdown_preview(table: pa.Table, rows: int = PREVIEW_ROWS) -> str:
 def fail(error: PlaybookError, location: SourceLocation, **where: str) -> dg.Failure:
     """A Dagster failure for a product error, with where it happened."""
     error.at(location=location, **where)
-    return dg.Failure(description=str(error), allow_retries=False)
+    return step_failure(error)

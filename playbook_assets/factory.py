@@ -143,6 +143,7 @@ def build_definitions(
         timeout_seconds=config.execution.timeout_seconds,
         retention_days=config.artifacts.retention_days,
         in_process=config.execution.executor == "in_process",
+        allowed_directories=[str(folder) for folder in config.allowed_directories],
     )
     jobs: list[dg.JobDefinition] = []
     sensors: list[dg.SensorDefinition] = []

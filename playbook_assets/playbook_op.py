@@ -46,6 +46,7 @@ from playbook_assets.artifacts import (
     PartitionedResult,
     artifact_file,
     read_latest_result,
+    store_encoded,
 )
 from playbook_assets.catalog import LoadedPlaybook, data_dependencies, step_dependencies
 from playbook_assets.checks import evaluate as evaluate_check
@@ -65,6 +66,7 @@ from playbook_assets.report import (
     CACHED_DAGSTER_RUN_KEY,
     CACHED_RUN_KEY,
     FACTS_METADATA_KEY,
+    RECORD_ERRORS_KEY,
     REPORTS_KEY,
     RUN_ID_METADATA_KEY,
     STEP_ERRORS_KEY,
@@ -80,7 +82,7 @@ from playbook_assets.run_config import (
     asset_key,
     parameter_values,
 )
-from playbook_assets.run_records import write_run_record
+from playbook_assets.run_records import RunRecordNotStoredError, write_run_record
 from playbook_assets.spec import (
     AggregateStep,
     AnyStep,
@@ -285,6 +287,8 @@ class _Execution:
         self.output_summaries: dict[str, dict[str, _Summary]] = {}
         self.output_checks: dict[str, dict[str, list[dict[str, Any]]]] = {}
         self.error: str | None = None
+        # Run records that could not be written: {run id: {"message", "hint"}}.
+        self.record_errors: dict[str, dict[str, str | None]] = {}
         run = context.run
         self.started = run_started_at(context.instance, run.run_id)
         self.parameters: Mapping[str, Any] = {}
@@ -466,6 +470,12 @@ class _Execution:
         key = asset_key(self.spec.id, step_id)
         rows = sum(summary.rows for summary in state.summaries.values())
         self.context.log.info(f"step {step_id}: {rows:,} rows in {state.elapsed_ms:.1f} ms")
+        try:
+            self._store(key, state.outputs)
+        except PlaybookError as e:  # a full disk, a folder that cannot be written
+            e.at(location=self.loaded.step_location(step_id), step=step_id)
+            self._fail(step_id, e, time.perf_counter())
+            return
         yield self._named(key, state.outputs)
         failed = yield from self._checks(step.checks, key, state.outputs, state.checks)
         if failed:  # a failed blocking check fails its step: downstream steps skip
@@ -523,6 +533,14 @@ class _Execution:
                 outcomes[_unit_id(unit)] = OutputOutcome("error", error=str(e))
             return
         key = asset_key(self.spec.id, output.name)
+        try:
+            self._store(key, results)
+        except PlaybookError as e:
+            e.at(location=self.loaded.output_location(output.name))
+            self.context.log.error(f"output {output.name} failed: {e}")
+            for unit in self.units:
+                outcomes[_unit_id(unit)] = OutputOutcome("error", error=str(e))
+            return
         yield self._named(key, results)
         checks: dict[str, list[dict[str, Any]]] = {}
         yield from self._checks(output.checks, key, results, checks)
@@ -612,6 +630,21 @@ class _Execution:
             output_name=output_name(key),
             data_version=dg.DataVersion(version),
         )
+
+    def _store(self, key: dg.AssetKey, results: Mapping[str, dg.Output[Any]]) -> None:
+        """Store each partition's result before handing it to Dagster, at the path the I/O
+        manager uses (it then finds the bytes in place), so a write that fails (a full disk)
+        fails its step, with the file named, instead of ending the op."""
+        if not self.settings.save_artifacts:
+            return
+        for unit in self.units:
+            result = results.get(_unit_id(unit)) or results.get(SHARED)
+            if result is None or not isinstance(result.value, EncodedTable):
+                continue
+            path = artifact_file(
+                self.settings.artifacts_dir, key, self.context.run.run_id, unit.key
+            )
+            store_encoded(result.value, path)
 
     def _run_metadata(self, unit_id: str) -> dict[str, Any]:
         unit = SHARED if unit_id in {SHARED, RANGE} else unit_id
@@ -755,7 +788,18 @@ class _Execution:
                 self.loaded, info, self.outcome(unit), artifacts_dir=artifacts_dir
             )
             if artifacts_dir is not None:
-                write_run_record(report, self.loaded, self.artifacts(unit), artifacts_dir)
+                try:
+                    write_run_record(report, self.loaded, self.artifacts(unit), artifacts_dir)
+                except RunRecordNotStoredError as e:
+                    # The run happened: its report is still handed over, with what could
+                    # not be written (the command line prints both).
+                    report = {**report, "artifact_path": None}
+                    cause = e.__cause__ if isinstance(e.__cause__, PlaybookError) else e
+                    self.record_errors[report["run_id"]] = {
+                        "message": cause.message,
+                        "hint": cause.hint,
+                    }
+                    self.context.log.error(str(e))
             reports.append(report)
         return reports
 
@@ -771,6 +815,7 @@ class _Execution:
             per_partition.append(metadata)
         shared: dict[str, Any] = per_partition[0] if not self.ranged_run else {}
         shared[REPORTS_KEY] = dg.MetadataValue.json(list(reports))
+        shared[RECORD_ERRORS_KEY] = dg.MetadataValue.json(self.record_errors)
         return dg.MaterializeResult(asset_key=key, metadata=shared)
 
     # ------------------------------------------------------------------------- the whole
@@ -827,6 +872,7 @@ def run_playbook_op(context: dg.AssetExecutionContext, plan: PlaybookPlan) -> It
             metadata={
                 STEP_ERRORS_KEY: dg.MetadataValue.json(errors),
                 REPORTS_KEY: dg.MetadataValue.json(reports),
+                RECORD_ERRORS_KEY: dg.MetadataValue.json(execution.record_errors),
             },
             allow_retries=False,
         )

@@ -13,16 +13,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import dagster as dg
 from pydantic import ValidationError
 
-from playbook_assets.config import ConnectionSettings, ExecutorConfig, resolve_env
-from playbook_assets.config import whole_env_reference as env_reference
+from playbook_assets.config import (
+    ConnectionSettings,
+    ExecutorConfig,
+    has_env_reference,
+    resolve_env,
+)
 from playbook_assets.crm.base import CrmResource
 from playbook_assets.errors import ConfigError, unknown_name_hint
 from playbook_assets.warehouses.base import WarehouseResource
 
 ConnectionCategory = Literal["data_warehouse", "crm"]
+# The setting through which a connection that reads files (DuckDB) learns the folders it may
+# read; it comes from files.allowed_directories, never from a connection block.
+ALLOWED_DIRECTORIES_FIELD = "allowed_directories"
 
 
 @dataclass(frozen=True)
@@ -96,9 +102,12 @@ def build_resource(
 ) -> WarehouseResource | CrmResource:
     """The Dagster resource for a named connection.
 
-    A setting written as exactly ``${VAR}`` becomes ``dg.EnvVar("VAR")``, so secrets are
-    read at run time and never appear in run config; relative paths are resolved against the
-    config file's folder.
+    A text setting with ``${VAR}`` in it (``${VAR}``, ``${VAR:-}``, ``Bearer ${TOKEN}``, a
+    DSN) is kept as written: the resource resolves it when a run opens the connection
+    (``playbook_assets.env_settings``), so secrets never reach Dagster's snapshots, run
+    records or UI. Other settings (paths, numbers) are resolved now; relative paths against
+    the config file's folder. DuckDB-backed connections get the folders playbooks may read
+    (``files.allowed_directories``).
     """
     settings = config.connections[name]
     kind = connection_type(settings)
@@ -106,26 +115,30 @@ def build_resource(
     values: dict[str, Any] = {}
     for key, raw in settings.settings.items():
         where = settings.setting_locations.get(key, settings.location)
-        if key not in fields:
+        if key not in fields or key == ALLOWED_DIRECTORIES_FIELD:
+            hint = (
+                "set files.allowed_directories at the top of the config instead"
+                if key == ALLOWED_DIRECTORIES_FIELD
+                else unknown_name_hint(key, fields, "setting")
+            )
             raise ConfigError(
                 f"unknown setting '{key}' for a {settings.type} connection",
                 location=where,
-                hint=unknown_name_hint(key, fields, "setting"),
+                hint=hint,
             )
-        reference = env_reference(raw)
         if (
-            reference is not None
-            and reference[1] is None
+            has_env_reference(raw)
             and key not in kind.path_settings
             and _is_text(fields[key].annotation)
         ):
-            # Text settings (tokens, passwords) are read by Dagster when the run starts.
-            values[key] = dg.EnvVar(reference[0])
+            values[key] = raw  # resolved inside the run: see env_settings
             continue
         value = resolve_env(raw, environ, where)
         if key in kind.path_settings and isinstance(value, str) and value != ":memory:":
             value = str(config.resolve_path(value))
         values[key] = value
+    if ALLOWED_DIRECTORIES_FIELD in fields:
+        values[ALLOWED_DIRECTORIES_FIELD] = [str(path) for path in config.allowed_directories]
     try:
         return kind.resource_class(**values)
     except ValidationError as e:

@@ -34,6 +34,8 @@ RUN_ID_METADATA_KEY = "playbook/run_id"
 STEP_ERRORS_KEY = "playbook/step_errors"
 # The run reports of a playbook's op, in its failure or its report asset's metadata.
 REPORTS_KEY = "playbook/reports"
+# Run records the op could not write, next to its reports: {run id: {"message", "hint"}}.
+RECORD_ERRORS_KEY = "playbook/record_errors"
 
 StepStatus = Literal["success", "cached", "error", "skipped", "not_selected"]
 OutputStatus = Literal["success", "error", "skipped", "not_selected"]

@@ -2,13 +2,16 @@
 verifiable data, and a run can be reproduced.
 
 A run writes ``<run_id>.json`` (the run report), ``<run_id>.manifest.json`` (every artifact
-with its path, sha256, rows and bytes; the playbook id, version and file hash; the resolved
-parameters and the connections used) and ``<run_id>.playbook.yaml`` (the playbook as it ran).
+with its path, sha256, rows and bytes; the playbook id, version, file hash and the hash of its
+copy; the resolved parameters and the connections used) and ``<run_id>.playbook.yaml`` (the
+playbook as it ran). The manifest is written last: a report without one is an incomplete
+record, which ``verify_store`` reports.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -27,7 +30,11 @@ from playbook_assets.artifacts import (
     latest_materialization_metadata,
 )
 from playbook_assets.catalog import LoadedPlaybook
-from playbook_assets.errors import PlaybookValidationError
+from playbook_assets.errors import (
+    ArtifactChecksumError,
+    ArtifactWriteError,
+    PlaybookValidationError,
+)
 
 MANIFEST_SUFFIX = ".manifest.json"
 PLAYBOOK_SUFFIX = ".playbook.yaml"
@@ -86,6 +93,17 @@ def run_artifacts(
     return artifacts
 
 
+class RunRecordNotStoredError(ArtifactWriteError):
+    """A run's record (report, manifest, playbook copy) could not be written. Carries the
+    report, so that it can still be shown; nothing of the record is left behind."""
+
+    def __init__(self, report: dict[str, Any], cause: ArtifactWriteError) -> None:
+        self.report = report
+        super().__init__(
+            f"the record of {report['run_id']} was not stored: {cause.message}", hint=cause.hint
+        )
+
+
 def write_run_record(
     report: dict[str, Any],
     loaded: LoadedPlaybook,
@@ -94,14 +112,40 @@ def write_run_record(
 ) -> Path:
     """Write the playbook copy, the report and the manifest of a run; return the report path.
 
-    The manifest is written last and records the report's hash, so a run with a manifest is
-    complete, and ``verify`` notices a changed report too.
+    The manifest is written last and records the report's and the copy's hashes, so a run
+    with a manifest is complete, and ``verify`` notices a changed report or copy too. When a
+    file cannot be written, the ones written before it are removed again and
+    ``RunRecordNotStoredError`` (with the report) is raised.
     """
     run_id = report["run_id"]
-    atomic_write_bytes(playbook_file(artifacts_dir, run_id), loaded.text.encode())
+    written: list[Path] = []
+    try:
+        copy = playbook_file(artifacts_dir, run_id)
+        copy_bytes = loaded.text.encode()
+        atomic_write_bytes(copy, copy_bytes)
+        written.append(copy)
+        path = report_file(artifacts_dir, run_id)
+        atomic_write_bytes(path, json_bytes(report))
+        written.append(path)
+        manifest = _manifest(report, loaded, artifacts, artifacts_dir, copy_bytes)
+        atomic_write_bytes(manifest_file(artifacts_dir, run_id), json_bytes(manifest))
+    except ArtifactWriteError as e:
+        for done in written:
+            done.unlink(missing_ok=True)
+        raise RunRecordNotStoredError(report, e) from e
+    return path
+
+
+def _manifest(
+    report: dict[str, Any],
+    loaded: LoadedPlaybook,
+    artifacts: list[dict[str, Any]],
+    artifacts_dir: Path,
+    copy_bytes: bytes,
+) -> dict[str, Any]:
+    run_id = report["run_id"]
     path = report_file(artifacts_dir, run_id)
-    atomic_write_bytes(path, json_bytes(report))
-    manifest = {
+    return {
         "run_id": run_id,
         "dagster_run_id": report["dagster_run_id"],
         "executed_at": report["executed_at"],
@@ -112,6 +156,7 @@ def write_run_record(
             "file": loaded.display_path,
             "sha256": loaded.sha256,
             "copy": playbook_file(artifacts_dir, run_id).name,
+            "copy_sha256": hashlib.sha256(copy_bytes).hexdigest(),
         },
         "parameters": report["metadata"]["parameters_used"],
         "partition": report.get("partition"),
@@ -122,8 +167,6 @@ def write_run_record(
         "report": {"path": path.name, "sha256": file_sha256(path)},
         "artifacts": artifacts,
     }
-    atomic_write_bytes(manifest_file(artifacts_dir, run_id), json_bytes(manifest))
-    return path
 
 
 @dataclass(frozen=True)
@@ -198,11 +241,20 @@ class Problem:
         return f"{self.run_id}: {self.path}: {self.issue}"
 
 
+def copy_sha256(record: RunRecord) -> str:
+    """The recorded sha256 of a run's playbook copy (older manifests have only the file's,
+    which the copy matches byte for byte)."""
+    playbook = record.manifest["playbook"]
+    return str(playbook.get("copy_sha256") or playbook["sha256"])
+
+
 def verify_run(record: RunRecord) -> list[Problem]:
-    """Recompute every checksum of a run; each missing or changed file is a problem."""
+    """Recompute every checksum of a run (report, playbook copy, artifacts); each missing or
+    changed file is a problem."""
     problems: list[Problem] = []
     checks = [
-        (str(report_file(record.directory, record.run_id)), record.manifest["report"]["sha256"])
+        (str(report_file(record.directory, record.run_id)), record.manifest["report"]["sha256"]),
+        (str(playbook_file(record.directory, record.run_id)), copy_sha256(record)),
     ]
     checks += [(a["path"], a["sha256"]) for a in record.manifest["artifacts"]]
     for path_text, expected in checks:
@@ -220,6 +272,65 @@ def verify_run(record: RunRecord) -> list[Problem]:
 LEFTOVER_GRACE = dt.timedelta(hours=1)
 # ``artifacts.atomic_write_bytes``'s temporary files: ``.<name>.tmp-<pid of the writer>``.
 _TEMPORARY_FILE = re.compile(r"\..+\.tmp-(\d+)")
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of verifying one stored run."""
+
+    run_id: str
+    checked_files: int
+    problems: list[Problem]
+
+
+def verify_store(artifacts_dir: Path, run_id: str | None = None) -> list[Verification]:
+    """Verify one stored run, or every one (``run_id`` None), reports without a manifest
+    included: such a record is incomplete, and nothing vouches for its figures."""
+    if run_id is not None and not manifest_file(artifacts_dir, run_id).exists():
+        if RUN_ID_PATTERN.fullmatch(run_id) and report_file(artifacts_dir, run_id).exists():
+            return [_missing_manifest(artifacts_dir, run_id)]
+    records = [load_run(artifacts_dir, run_id)] if run_id else list(iter_runs(artifacts_dir))
+    results = [
+        Verification(record.run_id, len(record.manifest["artifacts"]) + 2, verify_run(record))
+        for record in records
+    ]
+    if run_id is None:
+        results += [_missing_manifest(artifacts_dir, orphan) for orphan in _orphans(artifacts_dir)]
+    return results
+
+
+def _orphans(artifacts_dir: Path) -> list[str]:
+    """Run ids whose report has no manifest."""
+    run_ids = (path.name.removesuffix(".json") for path in artifacts_dir.glob("run_*.json"))
+    return sorted(
+        run_id
+        for run_id in run_ids
+        if RUN_ID_PATTERN.fullmatch(run_id) and not manifest_file(artifacts_dir, run_id).exists()
+    )
+
+
+def _missing_manifest(artifacts_dir: Path, run_id: str) -> Verification:
+    issue = "missing: the run has a report but no manifest (an incomplete or altered record)"
+    return Verification(
+        run_id, 0, [Problem(run_id, str(manifest_file(artifacts_dir, run_id)), issue)]
+    )
+
+
+def checked_playbook_copy(record: RunRecord) -> Path:
+    """The run's stored playbook copy, refused unless it matches the manifest's sha256."""
+    copy = playbook_file(record.directory, record.run_id)
+    if not copy.exists():
+        raise ArtifactChecksumError(
+            f"the stored copy of the playbook of {record.run_id} is missing: {copy}",
+            hint="the run cannot be repeated as it ran",
+        )
+    if file_sha256(copy) != copy_sha256(record):
+        raise ArtifactChecksumError(
+            f"the stored copy of the playbook of {record.run_id} ({copy}) does not match the "
+            "sha256 in its manifest: it was changed since the run and is not used",
+            hint=f"`playbook artifacts verify {record.run_id}` shows the run's files",
+        )
+    return copy
 
 
 @dataclass

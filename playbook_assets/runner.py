@@ -24,11 +24,11 @@ from playbook_assets.dagster_runs import (
     outcome_of_ended_run,
     run_info_of,
 )
-from playbook_assets.errors import PlaybookValidationError, unknown_name_hint
+from playbook_assets.errors import ArtifactWriteError, PlaybookValidationError, unknown_name_hint
 from playbook_assets.factory import FactoryOptions, build_definitions, effective_connections
 from playbook_assets.parameters import resolve_parameters
 from playbook_assets.partitions import partitions_definition
-from playbook_assets.report import REPORTS_KEY, build_report
+from playbook_assets.report import RECORD_ERRORS_KEY, REPORTS_KEY, build_report
 from playbook_assets.run_config import (
     REPORT_ASSET,
     TAG_PLAYBOOK,
@@ -36,7 +36,7 @@ from playbook_assets.run_config import (
     parameters_run_config,
     run_config_values,
 )
-from playbook_assets.run_records import write_run_record
+from playbook_assets.run_records import RunRecordNotStoredError, write_run_record
 from playbook_assets.spec import DynamicPartitions, PlaybookSpec
 from playbook_assets.stale_runs import process_tags, reap_dead_runs
 
@@ -118,9 +118,14 @@ def run_playbook(request: RunRequest, instance: dg.DagsterInstance | None = None
             f"the run could not start: {_config_problems(e)}",
             hint="set the environment variables the connections name",
         ) from e
-    reports = reports_of(result, spec.id)
+    reports, record_errors = reports_of(result, spec.id)
     if reports:
-        return reports[0]
+        report = reports[0]
+        problem = record_errors.get(report["run_id"])
+        if problem is not None:
+            cause = ArtifactWriteError(str(problem["message"]), hint=problem.get("hint"))
+            raise RunRecordNotStoredError(report, cause)
+        return report
     # The run failed before its op could run (e.g. a connection could not be set up).
     save = request.save_artifacts and request.config.artifacts.enabled
     run = instance.get_run_by_id(result.run_id)
@@ -148,9 +153,12 @@ def _config_problems(error: dg.DagsterInvalidConfigError) -> str:
     return "; ".join(dict.fromkeys(problems)) or str(error)
 
 
-def reports_of(result: dg.ExecuteInProcessResult, playbook_id: str) -> list[dict[str, Any]]:
-    """The run reports a playbook's op handed over, from the run's own events: in its report
-    asset's materialization when it succeeded, in its failure when it failed."""
+def reports_of(
+    result: dg.ExecuteInProcessResult, playbook_id: str
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The run reports a playbook's op handed over, from the run's own events (in its report
+    asset's materialization when it succeeded, in its failure when it failed), and the run
+    records it could not write."""
     for event in result.all_events:
         metadata: Mapping[str, Any] | None = None
         if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
@@ -161,9 +169,10 @@ def reports_of(result: dg.ExecuteInProcessResult, playbook_id: str) -> list[dict
             failure = event.step_failure_data.user_failure_data
             metadata = failure.metadata if failure is not None else None
         value = metadata.get(REPORTS_KEY) if metadata is not None else None
-        if value is not None:
-            return list(value.value)  # type: ignore[arg-type]
-    return []
+        if metadata is not None and value is not None:
+            errors = metadata.get(RECORD_ERRORS_KEY)
+            return list(value.value), dict(errors.value) if errors is not None else {}  # type: ignore[arg-type]
+    return [], {}
 
 
 def execute_playbook(

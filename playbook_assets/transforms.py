@@ -1,9 +1,10 @@
 """The three transforms (join, aggregate, filter) on an in-memory DuckDB over Arrow.
 
-Each call opens an in-memory DuckDB connection, registers the input tables (a zero-copy Arrow
-scan), runs one generated statement and returns a ``pa.Table`` from ``to_arrow_table()``; the
-connection is closed before returning. DuckDB runs with its default of one thread per
-available core and spills to its temporary directory when a result does not fit in memory.
+Each call opens an in-memory DuckDB connection that can open no file, registers the input
+tables (a zero-copy Arrow scan), runs one generated statement and returns a ``pa.Table`` from
+``to_arrow_table()``; the connection is closed before returning. DuckDB runs with its default
+of one thread per available core and spills to its temporary directory when a result does not
+fit in memory.
 
 The SQL is generated from parsed expressions (``playbook_assets.expressions``), never from
 playbook text: table names are fixed, columns are quoted, and expressions are rendered from
@@ -38,6 +39,7 @@ from playbook_assets.expressions import (
     quote_identifier,
     resolve_column,
 )
+from playbook_assets.file_access import confined_connection
 
 __all__ = ["JoinHow", "aggregate_table", "filter_table", "join_tables"]
 
@@ -58,7 +60,8 @@ RIGHT_SUFFIX = "_right"
 def _duckdb(tables: Mapping[str, pa.Table]) -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory connection with ``tables`` registered as views over the Arrow data."""
     # preserve_insertion_order is DuckDB's default; the filter relies on it, so say it here.
-    with duckdb.connect(":memory:", config={"preserve_insertion_order": True}) as con:
+    # The session reads only the registered tables: no file at all.
+    with confined_connection(config={"preserve_insertion_order": True}) as con:
         for name, table in tables.items():
             try:
                 con.register(name, table)

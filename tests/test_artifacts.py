@@ -157,6 +157,7 @@ def test_run_writes_report_manifest_and_playbook_copy(
         "file": str(template),
         "sha256": file_sha256(template),
         "copy": f"{report['run_id']}.playbook.yaml",
+        "copy_sha256": file_sha256(template),
     }
     assert (project.artifacts_dir / manifest["playbook"]["copy"]).read_bytes() == (
         template.read_bytes()
@@ -193,7 +194,8 @@ def test_verify_names_changed_and_missing_files(
     report = run_report(project, capsys, "health_dashboard")
     run_id = report["run_id"]
     code, out, _ = cli(project, capsys, "artifacts", "verify", run_id)
-    assert code == EXIT_OK and out == f"ok {run_id} (9 files)\n"
+    # 8 artifacts (4 steps, 4 outputs), the report and the playbook copy.
+    assert code == EXIT_OK and out == f"ok {run_id} (10 files)\n"
     artifacts = load_run(project.artifacts_dir, run_id).manifest["artifacts"]
     changed = Path(artifacts[0]["path"])
     data = bytearray(changed.read_bytes())

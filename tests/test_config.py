@@ -5,7 +5,6 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-import dagster as dg
 import pytest
 
 from playbook_assets import registry
@@ -544,41 +543,49 @@ playbook_executor:
 
 
 @pytest.mark.usefixtures("token_crm")
-def test_a_whole_secret_becomes_an_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_text_settings_keep_their_templates_until_a_run_opens_the_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("HUB_TOKEN", raising=False)
+    monkeypatch.delenv("HUB_REGION", raising=False)
     config = load_config_file(_write(tmp_path, SECRETS), environ={})
-    # Built although HUB_TOKEN is not set: the secret is read when the resource is used.
+    # Built although HUB_TOKEN is not set: the secret is read when the resource is opened.
     crm = build_resource(config, "hub", environ={"HUB_TOKEN": "from-environ"})
     assert isinstance(crm, TokenCrm)
-    assert isinstance(crm.token, dg.EnvVar)
-    assert crm.token == "HUB_TOKEN"
-    assert crm.region == "us"
+    assert crm.token == "${HUB_TOKEN}"
+    assert crm.region == "${HUB_REGION:-us}"
     assert crm.database == str(tmp_path.resolve() / "hub.duckdb")
 
     monkeypatch.setenv("HUB_TOKEN", "s3cret")
     initialized = crm.process_config_and_initialize()
-    assert initialized.token == "s3cret"
+    assert (initialized.token, initialized.region) == ("s3cret", "us")
 
 
 @pytest.mark.usefixtures("token_crm")
-def test_a_secret_inside_text_is_resolved_when_built(tmp_path: Path) -> None:
+def test_a_secret_inside_text_is_resolved_only_when_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = _write(tmp_path, SECRETS)
     config = load_config_file(path, environ={})
     crm = build_resource(config, "bearer", environ={"HUB_TOKEN": "abc"})
     assert isinstance(crm, TokenCrm)
-    assert crm.token == "Bearer abc"
-    assert not isinstance(crm.token, dg.EnvVar)
+    assert crm.token == "Bearer ${HUB_TOKEN}"
+    monkeypatch.setenv("HUB_TOKEN", "abc")
+    assert crm.process_config_and_initialize().token == "Bearer abc"
+    monkeypatch.delenv("HUB_TOKEN")
+    opened = crm.process_config_and_initialize()
+    assert opened.token == "Bearer ${HUB_TOKEN}"
     with pytest.raises(ConfigError) as info:
-        build_resource(config, "bearer", environ={})
+        opened.raise_if_unresolved("bearer")
     assert str(info.value) == (
-        f"{path}:15: environment variable HUB_TOKEN is not set; "
+        "connection 'bearer', setting 'token': environment variable HUB_TOKEN is not set; "
         "set HUB_TOKEN, or write ${HUB_TOKEN:-default} in the config"
     )
 
 
 def test_a_whole_variable_in_a_number_setting(tmp_path: Path) -> None:
     # `threads: ${DUCKDB_THREADS}` is an ordinary config; an int setting cannot hold a
-    # dg.EnvVar (a str), so the connection must still build, with the number from the env.
+    # template (text), so the connection must still build, with the number from the env.
     path = _write(
         tmp_path,
         CONNECTIONS.replace(

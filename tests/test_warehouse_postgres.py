@@ -9,7 +9,6 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-import dagster as dg
 import pyarrow as pa
 import pytest
 from psycopg import sql
@@ -271,8 +270,8 @@ def test_password_setting_is_read_at_run_time(
     )
     resource = build_resource(load_config_file(config_path), "pg", environ={})
     assert isinstance(resource, PostgresWarehouse)
-    assert resource.password == dg.EnvVar("PLAYBOOK_TEST_PG_PASSWORD")
-    assert resource.dsn == dg.EnvVar("PLAYBOOK_TEST_PG_DSN")
+    assert resource.password == "${PLAYBOOK_TEST_PG_PASSWORD}"
+    assert resource.dsn == "${PLAYBOOK_TEST_PG_DSN}"
     assert resource.port == postgres_server.port
 
 

@@ -257,7 +257,8 @@ def test_timeout_aborts_the_query_on_the_server(fake_snowflake: FakeSnow, loaded
 
 
 def test_resource_from_config(tmp_path: Path) -> None:
-    """A connection block builds the resource, secrets as EnvVar, ``schema`` as written."""
+    """A connection block builds the resource, secrets as ${VAR} templates (resolved when a run
+    opens it), ``schema`` as written."""
     from playbook_assets.config import load_config_file
     from playbook_assets.registry import build_resource
 
@@ -288,6 +289,7 @@ def test_resource_from_config(tmp_path: Path) -> None:
     )
     assert isinstance(resource, SnowflakeWarehouse)
     assert resource.schema == "ANALYTICS" and resource.role == "READER"
+    assert (resource.private_key, resource.passphrase) == ("${SF_KEY}", "${SF_PASS}")
     assert SnowflakeWarehouse.dialect == "snowflake" and SnowflakeWarehouse.kind == "snowflake"
 
 

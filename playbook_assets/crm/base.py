@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import dagster as dg
 import pyarrow as pa
 from pydantic import Field
 
 from playbook_assets.crm.values import ValueMapping, map_values, merged_mapping
+from playbook_assets.env_settings import EnvResolvedResource
 from playbook_assets.spec import SearchConfig
 
 # execution.retry_attempts' default, for searches run outside a playbook run.
 DEFAULT_RETRY_ATTEMPTS = 2
 
 
-class CrmResource(dg.ConfigurableResource):
+class CrmResource(EnvResolvedResource):
     """A CRM that answers ``search`` steps with HubSpot's search semantics.
 
     ``search`` receives a request whose ``${...}`` references are already resolved and

@@ -48,6 +48,7 @@ from playbook_assets.errors import (
     TerminalStepError,
     did_you_mean,
 )
+from playbook_assets.file_access import confined_connection
 from playbook_assets.query_timeout import interrupt_after
 from playbook_assets.spec import SearchConfig, SearchFilter
 
@@ -118,7 +119,7 @@ class DemoCrm(CrmResource):
         ensure_demo_crm(Path(self.database), self.scale)
         timed_out = threading.Event()
         try:
-            with duckdb.connect(self.database, read_only=True) as con:
+            with confined_connection(self.database, read_only=True) as con:
                 columns = object_columns(con, table)
                 sql, params = build_search_query(table, columns, request)
                 with interrupt_after(con, timeout_seconds) as timed_out:

@@ -3,11 +3,14 @@
 Records are found at ``records_path`` in each response, every page is fetched (cursor,
 offset or ``Link: <...>; rel="next"`` paging), and the records become an Arrow table whose
 nested objects are flattened into ``parent_child`` columns. Credentials come from
-environment variables named in the playbook, read when the step runs.
+environment variables named in the playbook, read when the step runs, and are redacted from
+any text an error carries from the API. The step's time limit bounds the whole call, pages and
+retries included: a body that arrives too slowly stops being read at the limit.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
@@ -17,6 +20,7 @@ from urllib.parse import quote
 
 import pyarrow as pa
 import requests
+import urllib3
 from gql import Client, gql
 from gql.transport.exceptions import (
     TransportQueryError,
@@ -31,12 +35,16 @@ from playbook_assets.errors import (
     TerminalStepError,
     TransientStepError,
 )
+from playbook_assets.redaction import redact, remember_secret
 from playbook_assets.references import REFERENCE_PATTERN, ResolutionContext, resolve
 from playbook_assets.spec import ApiAuth, GraphQLConfig, RequestConfig
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_ATTEMPTS = 4
 MAX_RETRY_AFTER_SECONDS = 30.0
+_READ_CHUNK = 1 << 16
+# How much of an error answer a message quotes.
+_ERROR_TEXT_CHARS = 300
 
 
 def auth_headers(auth: ApiAuth | None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -50,6 +58,7 @@ def auth_headers(auth: ApiAuth | None, environ: Mapping[str, str] | None = None)
         raise TerminalStepError(
             f"environment variable {name} is not set", hint=f"set {name} to the API credential"
         )
+    remember_secret(value)
     if auth.bearer_token_env:
         return {"Authorization": f"Bearer {value}"}
     return {str(auth.header): value}
@@ -135,18 +144,19 @@ def fetch_rest(
             if paging.type == "offset":
                 query[paging.offset_param] = offset
                 query[paging.limit_param] = paging.page_size
-            response = _send(
+            response, data = _send(
                 lambda u=url, q=dict(query): http.request(
                     config.method,
                     u,
                     params=q,
                     json=body if config.method == "POST" else None,
                     headers=headers,
-                    timeout=_remaining(deadline),
+                    timeout=_remaining(deadline, timeout_seconds),
+                    stream=True,
                 ),
                 deadline,
+                timeout_seconds,
             )
-            data = response.json()
             page = dig(data, config.records_path)
             if page is None:
                 raise TerminalStepError(
@@ -178,30 +188,65 @@ def fetch_rest(
     return records_table(records)
 
 
-def _remaining(deadline: float) -> float:
+def _timeout(limit: float) -> StepTimeoutError:
+    return StepTimeoutError(
+        f"the API did not answer within the step's time limit of {limit:g} s",
+        hint="raise timeout_seconds on the step or execution.timeout_seconds in the config",
+    )
+
+
+def _remaining(deadline: float, limit: float) -> float:
     left = deadline - time.monotonic()
     if left <= 0:
-        raise StepTimeoutError("the API did not answer within the step's time limit")
+        raise _timeout(limit)
     return left
 
 
-def _send(call: Callable[[], requests.Response], deadline: float) -> requests.Response:
-    """One request, retried on 429 and 5xx with backoff honouring Retry-After."""
+def _read_body(response: requests.Response, deadline: float, limit: float) -> bytes:
+    """The whole body of a streamed response, read as it arrives, and stopped at the
+    deadline: requests' timeout bounds each read, so a server that sends a byte a second
+    would otherwise hold the step for as long as it likes."""
+    chunks: list[bytes] = []
+    try:
+        while chunk := response.raw.read1(_READ_CHUNK, decode_content=True):
+            chunks.append(chunk)
+            if time.monotonic() >= deadline:
+                raise _timeout(limit)
+    except urllib3.exceptions.ReadTimeoutError as e:
+        raise _timeout(limit) from e
+    except urllib3.exceptions.HTTPError as e:
+        raise TransientStepError(f"the connection to the API dropped: {_reason(e)}") from e
+    finally:
+        response.close()
+    return b"".join(chunks)
+
+
+def _send(
+    call: Callable[[], requests.Response], deadline: float, limit: float
+) -> tuple[requests.Response, Any]:
+    """One request, retried on 429 and 5xx with backoff honouring Retry-After; the response
+    and its JSON body."""
     for attempt in range(MAX_ATTEMPTS):
         try:
             response = call()
         except requests.ConnectionError as e:
-            raise SourceUnreachableError(f"cannot reach the API: {_reason(e)}") from e
+            raise SourceUnreachableError(redact(f"cannot reach the API: {_reason(e)}")) from e
         except requests.Timeout as e:
-            raise StepTimeoutError("the API did not answer within the step's time limit") from e
+            raise _timeout(limit) from e
+        body = _read_body(response, deadline, limit)
         if response.status_code < 400:
-            return response
+            try:
+                return response, json.loads(body)
+            except ValueError as e:
+                shown = redact(body[:_ERROR_TEXT_CHARS].decode("utf-8", "replace").strip())
+                raise TerminalStepError(f"the API answered with something not JSON: {shown}") from e
         if response.status_code in RETRY_STATUSES and attempt < MAX_ATTEMPTS - 1:
             delay = _retry_delay(response, attempt)
             if time.monotonic() + delay < deadline:
                 time.sleep(delay)
                 continue
-        text = response.text[:300].strip()
+        text = redact(body.decode(response.encoding or "utf-8", "replace"))
+        text = text[:_ERROR_TEXT_CHARS].strip()
         if response.status_code in RETRY_STATUSES:
             raise TransientStepError(f"the API answered {response.status_code}: {text}")
         hint = (
@@ -259,8 +304,8 @@ def fetch_graphql(
     records: list[Any] = []
     with Client(transport=transport, fetch_schema_from_transport=False) as client:
         for _page in range(paging.max_pages):
-            _remaining(deadline)
-            data = _execute_graphql(client, document, variables)
+            _remaining(deadline, timeout_seconds)
+            data = _execute_graphql(client, document, variables, timeout_seconds)
             page = dig(data, config.records_path)
             if page is None:
                 raise TerminalStepError(
@@ -278,12 +323,13 @@ def fetch_graphql(
     return records_table(records)
 
 
-def _execute_graphql(client: Any, document: Any, variables: dict[str, Any]) -> Any:
+def _execute_graphql(client: Any, document: Any, variables: dict[str, Any], limit: float) -> Any:
     for attempt in range(MAX_ATTEMPTS):
         try:
             return client.execute(document, variable_values=variables)
         except TransportQueryError as e:
-            raise TerminalStepError(f"the GraphQL API returned errors: {e.errors or e}") from e
+            errors = redact(str(e.errors or e))
+            raise TerminalStepError(f"the GraphQL API returned errors: {errors}") from e
         except TransportServerError as e:
             code = e.code or 0
             if code in RETRY_STATUSES and attempt < MAX_ATTEMPTS - 1:
@@ -291,9 +337,13 @@ def _execute_graphql(client: Any, document: Any, variables: dict[str, Any]) -> A
                 continue
             if code in RETRY_STATUSES:
                 raise TransientStepError(f"the GraphQL API answered {code}") from e
-            raise TerminalStepError(f"the GraphQL API answered {code}: {e}") from e
+            raise TerminalStepError(redact(f"the GraphQL API answered {code}: {e}")) from e
         except requests.ConnectionError as e:
-            raise SourceUnreachableError(f"cannot reach the GraphQL API: {_reason(e)}") from e
+            raise SourceUnreachableError(
+                redact(f"cannot reach the GraphQL API: {_reason(e)}")
+            ) from e
         except requests.Timeout as e:
-            raise StepTimeoutError("the GraphQL API did not answer in time") from e
+            raise StepTimeoutError(
+                f"the GraphQL API did not answer within the step's time limit of {limit:g} s"
+            ) from e
     raise AssertionError("unreachable")

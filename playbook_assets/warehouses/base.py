@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-import dagster as dg
 import pyarrow as pa
 from pydantic import Field
 
+from playbook_assets.env_settings import EnvResolvedResource
 from playbook_assets.errors import TerminalStepError
 
 
-class WarehouseResource(dg.ConfigurableResource):
+class WarehouseResource(EnvResolvedResource):
     """A data warehouse that runs a rendered, single-statement query and returns Arrow.
 
     ``dialect`` is the sqlglot dialect used to render run-time values as literals; ``kind`` is
@@ -27,7 +27,9 @@ class WarehouseResource(dg.ConfigurableResource):
       the server, not left running;
     - ``TerminalStepError`` for everything else (syntax, permission, missing table), with
       the warehouse's message and the line of the rendered SQL it points at.
-    Secrets never appear in messages.
+    Secrets never appear in messages: text from the warehouse goes through
+    ``playbook_assets.redaction.redact``. Text settings may be ``${VAR}`` templates, resolved
+    when a run opens the resource (``EnvResolvedResource``).
     """
 
     dialect: ClassVar[str] = "duckdb"

@@ -19,6 +19,7 @@ from playbook_assets.errors import (
     TerminalStepError,
     TransientStepError,
 )
+from playbook_assets.redaction import redact
 from playbook_assets.warehouses.base import WarehouseResource
 
 if TYPE_CHECKING:
@@ -285,7 +286,7 @@ class BigQueryWarehouse(WarehouseResource):
                 hint="check the service account key and its roles",
             )
         if not isinstance(error, api.GoogleAPICallError):
-            return TerminalStepError(f"BigQuery failed: {type(error).__name__}: {error}")
+            return TerminalStepError(redact(f"BigQuery failed: {type(error).__name__}: {error}"))
         reason = _reason(error)
         message = _message(error)
         if reason in {"stopped", "timeout"} or "timed out" in message.lower():
@@ -317,7 +318,7 @@ def _message(error: Any) -> str:
     text = str(getattr(error, "message", None) or error)
     # Job errors come as "<message>; reason: ..., message: ..." and end with a job-id footer.
     text = text.split("\n\nLocation:")[0].split("; reason: ")[0]
-    return " ".join(text.split())
+    return redact(" ".join(text.split()))
 
 
 def _where(sql: str, message: str) -> str:

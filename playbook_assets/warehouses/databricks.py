@@ -16,6 +16,7 @@ from playbook_assets.errors import (
     TerminalStepError,
     TransientStepError,
 )
+from playbook_assets.redaction import redact
 from playbook_assets.warehouses.base import WarehouseResource
 
 INSTALL_HINT = 'install it with: pip install "playbook-executor[databricks]"'
@@ -129,5 +130,5 @@ def _classify(error: Exception) -> Exception:
 
 
 def _first_line(error: Exception) -> str:
-    text = str(error).strip()
+    text = redact(str(error)).strip()
     return text.splitlines()[0] if text else type(error).__name__

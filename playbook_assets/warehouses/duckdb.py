@@ -13,6 +13,7 @@ from pydantic import Field
 
 from playbook_assets.demo import ensure_demo_warehouse
 from playbook_assets.errors import SourceUnreachableError, StepTimeoutError, TerminalStepError
+from playbook_assets.file_access import ALLOWED_HINT, confined_connection, is_file_access_error
 from playbook_assets.query_timeout import interrupt_after
 from playbook_assets.sql import BOUND_LIST_COLUMN, sql_identifier
 from playbook_assets.warehouses.base import WarehouseResource
@@ -26,6 +27,8 @@ class DuckDBWarehouse(WarehouseResource):
     """A DuckDB database file queried read-only (read-write with ``allow_writes: true``).
 
     With ``demo_data: true`` the demo warehouse is generated into ``database`` on first use.
+    Queries can open no file outside ``allowed_directories`` (``read_csv``, ``ATTACH``,
+    ``COPY``): see ``playbook_assets.file_access``.
     """
 
     dialect: ClassVar[str] = "duckdb"
@@ -37,6 +40,10 @@ class DuckDBWarehouse(WarehouseResource):
     )
     demo_scale: float = Field(default=1.0, gt=0, description="Scale of generated demo data.")
     threads: int | None = Field(default=None, ge=1, description="DuckDB threads (default: all).")
+    allowed_directories: list[str] = Field(
+        default_factory=list,
+        description="Folders whose files queries may read (from files.allowed_directories).",
+    )
 
     binds_lists: ClassVar[bool] = True
 
@@ -74,7 +81,8 @@ class DuckDBWarehouse(WarehouseResource):
                             hint="raise timeout_seconds on the step or in "
                             "execution.timeout_seconds",
                         ) from e
-                    raise TerminalStepError(f"DuckDB rejected the query: {e}") from e
+                    hint = ALLOWED_HINT if is_file_access_error(e) else None
+                    raise TerminalStepError(f"DuckDB rejected the query: {e}", hint=hint) from e
         finally:
             connection.close()
 
@@ -104,7 +112,12 @@ class DuckDBWarehouse(WarehouseResource):
             )
         for attempt in range(_CONNECT_ATTEMPTS):
             try:
-                return duckdb.connect(self.database, read_only=read_only, config=config)
+                return confined_connection(
+                    self.database,
+                    read_only=read_only,
+                    allowed_directories=self.allowed_directories,
+                    config=config,
+                )
             except duckdb.IOException as e:
                 if attempt == _CONNECT_ATTEMPTS - 1:
                     raise SourceUnreachableError(

@@ -42,6 +42,7 @@ from playbook_assets.errors import (
     TerminalStepError,
     TransientStepError,
 )
+from playbook_assets.redaction import MASK, redact
 from playbook_assets.sql import ensure_read_only
 from playbook_assets.warehouses.base import WarehouseResource
 
@@ -234,8 +235,8 @@ class PostgresWarehouse(WarehouseResource):
 
     Connect with ``dsn`` (a libpq connection string or ``postgresql://`` URL) and/or the
     separate fields; a field that is set wins over the same part of the DSN. Write secrets as
-    ``${VAR}`` (``dsn: "${PG_DSN}"``, ``password: "${PG_PASSWORD}"``) so that Dagster reads
-    them when the run starts; they never appear in messages.
+    ``${VAR}`` (``dsn: "${PG_DSN}"``, ``password: "${PG_PASSWORD}"``, or inside a DSN) so that
+    they are read only when a run opens the connection; they never appear in messages.
 
     Result types: see ``arrow_type_of_column``. Numeric values without a declared
     precision and scale (aggregates, arithmetic) arrive as float64, exact to about 15
@@ -571,7 +572,7 @@ class PostgresWarehouse(WarehouseResource):
     # Errors
 
     def _scrub(self, text: str) -> str:
-        """``text`` without any password this connection knows."""
+        """``text`` without any password this connection knows, nor any configured secret."""
         secrets: list[str | None] = [self.password]
         if self.dsn:
             try:
@@ -580,8 +581,8 @@ class PostgresWarehouse(WarehouseResource):
                 secrets.append(self.dsn)
         for secret in secrets:
             if secret:
-                text = text.replace(secret, "***")
-        return text
+                text = text.replace(secret, MASK)
+        return redact(text)
 
     def _connect_error(self, e: psycopg.Error, params: dict[str, Any]) -> Exception:
         reason = self._scrub(str(e).strip())

@@ -23,6 +23,7 @@ from playbook_assets.errors import (
     TerminalStepError,
     TransientStepError,
 )
+from playbook_assets.redaction import redact
 from playbook_assets.warehouses.base import WarehouseResource
 
 # Snowflake error numbers (the connector's ``errno``) that decide how a failure is reported.
@@ -121,7 +122,7 @@ def _terminal(sql: str, error: Exception, message: str) -> TerminalStepError:
         lines = sql.splitlines()
         text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
         where = f" (line {line} of the query: {text})" if text else f" (line {line} of the query)"
-    first = " ".join(message.split())
+    first = redact(" ".join(message.split()))
     return TerminalStepError(f"Snowflake rejected the query: {first}{where}")
 
 
@@ -396,5 +397,5 @@ with warnings.catch_warnings():
 
 
 def _first_line(error: Exception) -> str:
-    text = str(getattr(error, "msg", None) or error)
+    text = redact(str(getattr(error, "msg", None) or error))
     return text.strip().splitlines()[0] if text.strip() else type(error).__name__

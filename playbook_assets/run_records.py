@@ -49,6 +49,11 @@ def playbook_file(artifacts_dir: Path, run_id: str) -> Path:
     return artifacts_dir / f"{run_id}{PLAYBOOK_SUFFIX}"
 
 
+def html_report_file(artifacts_dir: Path, run_id: str) -> Path:
+    """The run report as a standalone HTML page."""
+    return artifacts_dir / f"{run_id}.html"
+
+
 def json_bytes(data: Any) -> bytes:
     """Stable, readable JSON."""
     from playbook_assets.report import json_default
@@ -91,8 +96,11 @@ def write_run_record(
     loaded: LoadedPlaybook,
     artifacts: list[dict[str, Any]],
     artifacts_dir: Path,
+    *,
+    html: str | None = None,
 ) -> Path:
-    """Write the playbook copy, the report and the manifest of a run; return the report path.
+    """Write the playbook copy, the report (and its ``html`` page, when given) and the
+    manifest of a run; return the report path.
 
     The manifest is written last and records the report's hash, so a run with a manifest is
     complete, and ``verify`` notices a changed report too.
@@ -101,6 +109,9 @@ def write_run_record(
     atomic_write_bytes(playbook_file(artifacts_dir, run_id), loaded.text.encode())
     path = report_file(artifacts_dir, run_id)
     atomic_write_bytes(path, json_bytes(report))
+    html_path = html_report_file(artifacts_dir, run_id)
+    if html is not None:
+        atomic_write_bytes(html_path, html.encode())
     manifest = {
         "run_id": run_id,
         "dagster_run_id": report["dagster_run_id"],
@@ -122,6 +133,8 @@ def write_run_record(
         "report": {"path": path.name, "sha256": file_sha256(path)},
         "artifacts": artifacts,
     }
+    if html is not None:
+        manifest["report_html"] = {"path": html_path.name, "sha256": file_sha256(html_path)}
     atomic_write_bytes(manifest_file(artifacts_dir, run_id), json_bytes(manifest))
     return path
 

@@ -115,6 +115,7 @@ def chart_svg(data: ChartData, chart_id: str) -> str:
         "truncate_label": -1,
         "truncate_legend": -1,
         "margin": 12,
+        "max_scale": 8,  # at most about 8 value labels: an axis to read, not to count
         "print_values": (
             chart.type == "bar" and not horizontal and len(labels) * len(data.series) <= 24
         ),
@@ -142,7 +143,7 @@ def chart_svg(data: ChartData, chart_id: str) -> str:
             _point(value, label, chosen) for value, label in zip(series.values, labels, strict=True)
         ]
         graph.add(series.name, list(reversed(points)) if horizontal else points)
-    return _self_contained(graph.render(is_unicode=True))
+    return _self_contained(graph.render(is_unicode=True), chart.title)
 
 
 def _point(value: Any, label: str, chosen: NumberFormat) -> dict[str, Any] | None:
@@ -152,12 +153,16 @@ def _point(value: Any, label: str, chosen: NumberFormat) -> dict[str, Any] | Non
     return {"value": float(number), "label": f"{label}: {format_number(number, chosen)}"}
 
 
-def _self_contained(svg: str) -> str:
-    """pygal's SVG without scripts or comments, each value's label as its ``<title>``."""
+def _self_contained(svg: str, chart_title: str) -> str:
+    """pygal's SVG without scripts or comments, titled ``chart_title``, each value's label
+    as its ``<title>``."""
     ET.register_namespace("", SVG_NS)
     ET.register_namespace("xlink", XLINK_NS)
     root = ET.fromstring(svg)
     script, desc, title = f"{{{SVG_NS}}}script", f"{{{SVG_NS}}}desc", f"{{{SVG_NS}}}title"
+    own_title = root.find(title)
+    if own_title is not None:
+        own_title.text = chart_title
     for parent in root.iter():
         for child in list(parent):
             if child.tag == script:

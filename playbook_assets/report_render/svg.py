@@ -1,11 +1,10 @@
 """Charts as SVG, drawn by pygal.
 
-pygal was chosen by measurement (see README, "Reports"): a first chart in a fresh process
-costs about 0.13 s with pygal against about 0.75 s with vl-convert (Vega-Lite; its JavaScript
-engine starts on the first chart) and about 2.5 s with matplotlib (its import), on the same
-bar chart; later charts take about 4 ms against 40 and 60 ms. It draws plain SVG text and
-shapes, so a chart stays sharp in print, its labels can be selected, and it needs no font or
-browser at render time.
+pygal was chosen by measurement (``python -m bench.report_render --libraries``): the first
+bar chart in a fresh process costs about 0.09 s with pygal against 0.47 s with vl-convert
+(Vega-Lite: its JavaScript engine starts on the first chart) and 1.4 s with matplotlib (its
+import), and later charts 3 ms against 42 and 32 ms. Its SVG is plain text and shapes: sharp in
+print, labels that can be selected, and no font, browser or network needed to draw it.
 
 Each chart is post-processed into a self-contained fragment: pygal's script elements (its
 interactive tooltips, which would load a script from the network) are removed, and each

@@ -543,7 +543,7 @@ class ChartSpec(StrictModel):
     )
     data: str = Field(description="The step whose result is charted: ${steps.ID}.")
     title: str | None = Field(default=None, description="Title (default: from y and x).")
-    description: str = Field(default="", description="A sentence shown under the chart.")
+    description: str = Field(default="", description="A sentence shown with the chart.")
     x: str | None = Field(
         default=None, description="bar: the category column; line: the date or number column."
     )

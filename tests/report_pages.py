@@ -149,8 +149,9 @@ def markdown_table(lines: list[str]) -> tuple[list[str], list[list[str]]]:
 
 
 def markdown_images(text: str) -> list[tuple[str, str]]:
-    """Each image of a Markdown text: its alt text and its source."""
-    return re.findall(r"!\[((?:[^\]\\]|\\.)*)\]\(([^)]*)\)", text)
+    """Each image of a Markdown text: its alt text (unescaped) and its source."""
+    found = re.findall(r"!\[((?:[^\]\\]|\\.)*)\]\(([^)]*)\)", text)
+    return [(_UNESCAPE.sub(r"\1", alt), source) for alt, source in found]
 
 
 def svg_of_data_uri(uri: str) -> str:

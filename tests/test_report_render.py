@@ -703,3 +703,59 @@ def test_a_malformed_chart_is_an_error_at_its_line(
     message, lines = chart_error(project, CHARTS.replace(*change))
     assert message.startswith(f"config/playbooks/charted.yaml:{line_of(lines, needle)}:"), message
     assert expected in message
+
+
+def test_a_single_run_backfill_writes_each_partitions_own_page(project: Project) -> None:
+    from playbook_assets.catalog import load_catalog
+    from playbook_assets.factory import build_definitions
+    from playbook_assets.run_records import iter_runs
+    from playbook_assets.runner import execute_playbook
+    from tests.test_operations import BACKFILLED, BACKFILLED_OUTPUTS, MONTHS, playbook
+
+    partitions = (
+        "partitions: {type: monthly, start: 2026-01-01, end_offset: 12, backfill: single_run}"
+    )
+    project.add_playbook(
+        "ranged.yaml", playbook("ranged", partitions, BACKFILLED, BACKFILLED_OUTPUTS)
+    )
+    config = load_config_file(project.config_path)
+    defs = build_definitions(load_catalog(config, []), config)
+    instance = dg.DagsterInstance.from_config(str(project.dagster_home))
+    result = execute_playbook(
+        defs,
+        "ranged",
+        instance=instance,
+        tags={
+            "dagster/asset_partition_range_start": MONTHS[0],
+            "dagster/asset_partition_range_end": MONTHS[-1],
+        },
+    )
+    assert result.success
+    records = {r.manifest["partition"]: r for r in iter_runs(config.artifacts_dir)}
+    assert sorted(records) == list(MONTHS)
+    markdown = {
+        str(event.partition): str(event.materialization.metadata["report"].value)
+        for event in result.get_asset_materialization_events()
+        if event.asset_key == dg.AssetKey(["ranged", "run_report"])
+    }
+    assert sorted(markdown) == list(MONTHS)
+    for month, record in records.items():
+        page = parse_html((config.artifacts_dir / f"{record.run_id}.html").read_text())
+        facts = dict(
+            zip(
+                (text_of(e) for e in page.iter("dt")),
+                (text_of(e) for e in page.iter("dd")),
+                strict=True,
+            )
+        )
+        assert facts["Partition"] == month
+        # The default chart of by_segment, from this partition's rows alone.
+        (artifact,) = [a for a in record.manifest["artifacts"] if a["asset"] == "ranged/joined"]
+        rows = pq.read_table(artifact["path"]).to_pylist()
+        counts: dict[str, int] = {}
+        for row in rows:
+            counts[row["segment"]] = counts.get(row["segment"], 0) + 1
+        titles = bar_titles(next(figure(page, "by_segment").iter("svg")))
+        assert titles == {segment: f"{n:,}" for segment, n in counts.items()}
+        svg = svg_of_data_uri(dict(markdown_images(markdown[month]))["by_segment"])
+        assert bar_titles(svg) == titles

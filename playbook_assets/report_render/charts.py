@@ -55,26 +55,16 @@ class Chart:
     limit: int = 20
     columns: tuple[str, ...] = ()
     format: ChartFormat | None = None
-    # Position in the playbook's ``charts:``; None for a default chart.
-    index: int | None = None
 
     @property
     def values(self) -> tuple[str, ...]:
         """The names of the charted values: the y columns, or ``count``."""
         return self.y or (COUNT_COLUMN,)
 
-    @property
-    def read_columns(self) -> tuple[str, ...]:
-        """The columns of the step's result the chart reads (empty: every column)."""
-        if self.type == "table":
-            return self.columns
-        named = [self.x, self.series, *self.y]
-        return tuple(dict.fromkeys(name for name in named if name is not None))
-
 
 def report_charts(spec: PlaybookSpec) -> list[Chart]:
     """The charts of a playbook's report, declared ones first, in order."""
-    charts = [_resolved(chart, spec, index) for index, chart in enumerate(spec.charts)]
+    charts = [_resolved(chart, spec) for chart in spec.charts]
     drawn = {chart.step for chart in charts}
     for step in spec.steps:
         if isinstance(step, AggregateStep) and step.id not in drawn:
@@ -104,7 +94,7 @@ def default_chart(step: AggregateStep) -> Chart | None:
     )
 
 
-def _resolved(chart: ChartSpec, spec: PlaybookSpec, index: int) -> Chart:
+def _resolved(chart: ChartSpec, spec: PlaybookSpec) -> Chart:
     reference = whole_reference(chart.data)
     assert reference is not None  # check_charts made sure
     step_id = reference.name
@@ -129,7 +119,6 @@ def _resolved(chart: ChartSpec, spec: PlaybookSpec, index: int) -> Chart:
         limit=chart.limit or DEFAULT_LIMITS[chart.type],
         columns=tuple(chart.columns),
         format=chart.format,
-        index=index,
     )
 
 

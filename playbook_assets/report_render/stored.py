@@ -52,7 +52,7 @@ def stored_report(artifacts_dir: Path, run_id: str, report_format: ReportFormat)
 def stored_playbook(record: RunRecord) -> PlaybookSpec:
     """The playbook as the run ran it, from the copy in its record."""
     copy = playbook_file(record.directory, record.run_id)
-    text = _checked_text(copy, None, record)
+    text = _checked_text(copy, record.manifest["playbook"]["sha256"], record)
     return parse_playbook(load_yaml(text, display_path(copy)))
 
 

@@ -34,6 +34,7 @@ from playbook_assets.report_render.stored import stored_playbook, stored_tables
 from playbook_assets.run_records import load_run
 from tests.conftest import DemoFiles, Project
 from tests.report_pages import (
+    SVG_NS,
     bar_titles,
     block,
     figure,
@@ -759,3 +760,31 @@ def test_a_single_run_backfill_writes_each_partitions_own_page(project: Project)
         assert titles == {segment: f"{n:,}" for segment, n in counts.items()}
         svg = svg_of_data_uri(dict(markdown_images(markdown[month]))["by_segment"])
         assert bar_titles(svg) == titles
+
+
+def test_each_series_reads_in_its_own_columns_format() -> None:
+    from playbook_assets.report_render.svg import chart_svg
+
+    table = pa.table(
+        {
+            "segment": ["smb", "enterprise"],
+            "total_arr": pa.array([D("1250.50"), D("980000")], pa.decimal128(12, 2)),
+            "accounts": [3, 12],
+        }
+    )
+    data = chart_data(
+        Chart("bar", "s", "Two measures", x="segment", y=("total_arr", "accounts")), table
+    )
+    svg = ET.fromstring(chart_svg(data, "c"))
+    titles: dict[str, list[str]] = {}
+    for group in svg.iter(f"{{{SVG_NS}}}g"):
+        classes = group.get("class", "").split()
+        serie = next((c for c in classes if c.startswith("serie-")), None)
+        if serie is not None and "series" in classes:
+            titles.setdefault(serie, []).extend(
+                str(title.text) for title in group.iter(f"{{{SVG_NS}}}title") if title.text
+            )
+    assert titles == {
+        "serie-0": ["smb: $1,250.50", "enterprise: $980,000"],
+        "serie-1": ["smb: 3", "enterprise: 12"],
+    }

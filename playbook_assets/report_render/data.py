@@ -58,10 +58,13 @@ class TablePreview:
 
 @dataclass(frozen=True)
 class Series:
-    """One series of a chart: a value (or None) per category."""
+    """One series of a chart: a value (or None) per category, from value column ``column``
+    (a y column, or ``count``) of kind ``kind``."""
 
     name: str
     values: tuple[Any, ...]
+    column: str
+    kind: ColumnKind
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,6 @@ class ChartData:
     categories: tuple[Any, ...] = ()
     series: tuple[Series, ...] = ()
     x_kind: ColumnKind = "text"
-    value_kind: ColumnKind = "float"
     # Categories (bar), points (line) or rows (table) before the limit.
     total: int = 0
     table: TablePreview | None = None
@@ -256,7 +258,7 @@ def _plotted(chart: Chart, table: pa.Table, database: duckdb.DuckDBPyConnection)
             result = _points(connection, chart)
         else:
             result = _series_points(connection, chart, table, x)
-        categories, drawn, total, value_kind, extra = result
+        categories, drawn, total, extra = result
     notes += extra
     shown = len(categories)
     if total > shown:
@@ -269,13 +271,12 @@ def _plotted(chart: Chart, table: pa.Table, database: duckdb.DuckDBPyConnection)
         categories=categories,
         series=drawn,
         x_kind=x_kind,
-        value_kind=value_kind,
         total=total,
         notes=tuple(notes),
     )
 
 
-_Points = tuple[tuple[Any, ...], tuple[Series, ...], int, ColumnKind, list[str]]
+_Points = tuple[tuple[Any, ...], tuple[Series, ...], int, list[str]]
 
 
 def _points(connection: Any, chart: Chart) -> _Points:
@@ -285,10 +286,15 @@ def _points(connection: Any, chart: Chart) -> _Points:
     total = _scalar(connection, "SELECT COUNT(*) FROM d")
     categories = tuple(json_value(value) for value in result.column("x").to_pylist())
     drawn = tuple(
-        Series(name, tuple(json_value(v) for v in result.column(f"v{i}").to_pylist()))
+        Series(
+            name,
+            tuple(json_value(v) for v in result.column(f"v{i}").to_pylist()),
+            name,
+            column_kind(result.schema.field(f"v{i}").type),
+        )
         for i, name in enumerate(chart.values)
     )
-    return categories, drawn, total, column_kind(result.schema.field("v0").type), []
+    return categories, drawn, total, []
 
 
 def _series_points(connection: Any, chart: Chart, table: pa.Table, x: str) -> _Points:
@@ -341,8 +347,10 @@ def _series_points(connection: Any, chart: Chart, table: pa.Table, x: str) -> _P
         if name in values:
             values[name][pos] = json_value(value)
     categories = tuple(json_value(value) for value in keys.column("x").to_pylist())
-    drawn = tuple(Series(_label(name), tuple(values[name])) for name in kept)
-    return categories, drawn, total, column_kind(points.schema.field("v0").type), notes
+    kind = column_kind(points.schema.field("v0").type)
+    column = chart.values[0]
+    drawn = tuple(Series(_label(name), tuple(values[name]), column, kind) for name in kept)
+    return categories, drawn, total, notes
 
 
 def _label(value: Any) -> str:

@@ -18,7 +18,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import Any
 
-from playbook_assets.report_render.data import ChartData
+from playbook_assets.report_render.data import ChartData, Series
 from playbook_assets.report_render.formatting import (
     NumberFormat,
     compact,
@@ -43,13 +43,12 @@ _TIME_LABELS: dict[str, Callable[[str], str]] = {
 }
 
 
-def value_format(data: ChartData) -> NumberFormat:
-    """How the chart's values read (money, percent, integer or number)."""
+def series_format(data: ChartData, series: Series) -> NumberFormat:
+    """How a series' values read (money, percent, integer or number)."""
     chart = data.chart
-    name = chart.values[0]
     if chart.aggregate == "count":
         return chart.format or "integer"
-    return number_format(name, data.value_kind, chart.format) or "number"
+    return number_format(series.column, series.kind, chart.format) or "number"
 
 
 def category_label(data: ChartData, value: Any) -> str:
@@ -72,7 +71,9 @@ def chart_svg(data: ChartData, chart_id: str) -> str:
     from pygal.style import Style
 
     chart = data.chart
-    chosen = value_format(data)
+    formats: list[NumberFormat] = [series_format(data, series) for series in data.series]
+    # One value axis: in the series' format when they share one.
+    chosen: NumberFormat = formats[0] if len(set(formats)) == 1 else "number"
     labels = [category_label(data, value) for value in data.categories]
     horizontal = chart.type == "bar" and (
         len(labels) > 8 or max((len(label) for label in labels), default=0) > 14
@@ -107,7 +108,7 @@ def chart_svg(data: ChartData, chart_id: str) -> str:
         "disable_xml_declaration": True,
         "show_legend": len(data.series) > 1,
         "legend_at_bottom": True,
-        "value_formatter": lambda value: compact(decimal.Decimal(repr(value)), chosen),
+        "value_formatter": _formatter(chosen),
         # A horizontal bar chart has its categories on the left.
         "x_title": value_title if horizontal else chart.x,
         "y_title": chart.x if horizontal else value_title,
@@ -137,12 +138,21 @@ def chart_svg(data: ChartData, chart_id: str) -> str:
         graph = pygal.Bar(**options, x_label_rotation=30 if len(labels) > 4 else 0)
     graph.uuid = chart_id
     graph.x_labels = list(reversed(labels)) if horizontal else labels
-    for series in data.series:
+    for series, shown in zip(data.series, formats, strict=True):
         points = [
-            _point(value, label, chosen) for value, label in zip(series.values, labels, strict=True)
+            _point(value, label, shown) for value, label in zip(series.values, labels, strict=True)
         ]
-        graph.add(series.name, list(reversed(points)) if horizontal else points)
+        graph.add(
+            series.name,
+            list(reversed(points)) if horizontal else points,
+            formatter=_formatter(shown),
+        )
     return _self_contained(graph.render(is_unicode=True), chart.title)
+
+
+def _formatter(chosen: NumberFormat) -> Callable[[float], str]:
+    """pygal's formatter of values (axis labels, printed values): the short form."""
+    return lambda value: compact(decimal.Decimal(repr(value)), chosen)
 
 
 def _point(value: Any, label: str, chosen: NumberFormat) -> dict[str, Any] | None:

@@ -26,6 +26,7 @@ BENCHMARKS = {
     "artifacts": "bench.artifacts",
     "scale": "bench.scale",
     "hubspot": "bench.hubspot",
+    "report": "bench.report_render",
 }
 
 

@@ -34,6 +34,7 @@ from playbook_assets.parameters import coerce_parameter, resolve_parameters
 from playbook_assets.partitions import has_time, reference_names
 from playbook_assets.references import Reference, walk_references, whole_reference
 from playbook_assets.registry import connection_type
+from playbook_assets.report_render.charts import check_charts
 from playbook_assets.spec import (
     AggregateStep,
     AnyStep,
@@ -346,6 +347,8 @@ def _unknown_key_hint(key: str, loc: Sequence[Any]) -> str | None:
         model = spec_module.SearchFilter
     elif parents and parents[-1] == "metrics":
         model = spec_module.MetricSpec
+    elif parents and parents[-1] == "charts":
+        model = spec_module.ChartSpec
     if model is None:
         return None
     return unknown_name_hint(key, model.model_fields, "key")
@@ -538,6 +541,7 @@ def validate_playbook(loaded: LoadedPlaybook, config: ExecutorConfig) -> None:
             raise e.at(
                 location=document.location(("playbook", "insights", index)), field="insights"
             ) from None
+    check_charts(spec, document, columns)
 
     _validate_operations(loaded, columns)
 

@@ -145,6 +145,16 @@ def _parser() -> argparse.ArgumentParser:
     rerun.add_argument("--json", action="store_true", help="print JSON even on a terminal")
     rerun.set_defaults(handler=_cmd_rerun)
 
+    report = commands.add_parser(
+        "report", parents=[common], help="a stored run's report: HTML, Markdown or JSON"
+    )
+    report.add_argument("run_id", metavar="RUN_ID")
+    report.add_argument(
+        "--format", choices=("html", "md", "json"), default="html", help="default: html"
+    )
+    report.add_argument("--output", "-o", metavar="FILE", help="write it to FILE (else print)")
+    report.set_defaults(handler=_cmd_report)
+
     artifacts = commands.add_parser("artifacts", parents=[common], help="the artifact store")
     artifact_commands = artifacts.add_subparsers(
         dest="artifacts_command", metavar="COMMAND", required=True
@@ -431,6 +441,20 @@ def _cmd_rerun(args: argparse.Namespace) -> int:
         partition=manifest.get("partition"),
     )
     return _run_and_report(request, args)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from playbook_assets.artifacts import atomic_write_bytes
+    from playbook_assets.report_render.stored import stored_report
+
+    config = load_config(args.config)
+    text = stored_report(config.artifacts_dir, args.run_id, args.format)
+    if args.output is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    atomic_write_bytes(Path(args.output), text.encode())
+    sys.stderr.write(f"wrote {args.output}\n")
+    return EXIT_OK
 
 
 def _cmd_artifacts_list(args: argparse.Namespace) -> int:

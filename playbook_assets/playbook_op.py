@@ -76,6 +76,10 @@ from playbook_assets.report import (
     StepOutcome,
     build_report,
 )
+from playbook_assets.report_render.content import ReportView, report_view
+from playbook_assets.report_render.data import ReportTables
+from playbook_assets.report_render.html import html_report
+from playbook_assets.report_render.markdown import markdown_report
 from playbook_assets.run_config import (
     REPORT_ASSET,
     TAG_PLAYBOOK,
@@ -306,6 +310,9 @@ class _Execution:
             )
             for unit in self.units
         }
+        # What each partition's rendered report shows of the results, kept as steps finish.
+        self.report_tables = {unit_id: ReportTables(self.spec) for unit_id in self.infos}
+        self.report_views: dict[str, ReportView | None] = {}
 
     # ------------------------------------------------------------------------------ steps
 
@@ -481,6 +488,10 @@ class _Execution:
         if failed:  # a failed blocking check fails its step: downstream steps skip
             state.error = "blocking check failed: " + "; ".join(failed)
             self.context.log.error(f"step {step_id} failed: {state.error}")
+        for unit_id, tables in self.report_tables.items():
+            found = state.outputs.get(SHARED if state.mode == "shared" else unit_id)
+            if step_id in tables.steps and found is not None:
+                tables.add(step_id, _value_table(found))
 
     def _finished_reading(self, step_id: str) -> None:
         """A step is over (done, failed or skipped): what it read may be let go, and its own
@@ -787,9 +798,14 @@ class _Execution:
             report = build_report(
                 self.loaded, info, self.outcome(unit), artifacts_dir=artifacts_dir
             )
+            view = self._report_view(_unit_id(unit), report)
+            self.report_views[report["run_id"]] = view
             if artifacts_dir is not None:
+                html = html_report(view, report["run_id"]) if view is not None else None
                 try:
-                    write_run_record(report, self.loaded, self.artifacts(unit), artifacts_dir)
+                    write_run_record(
+                        report, self.loaded, self.artifacts(unit), artifacts_dir, html=html
+                    )
                 except RunRecordNotStoredError as e:
                     # The run happened: its report is still handed over, with what could
                     # not be written (the command line prints both).
@@ -803,12 +819,25 @@ class _Execution:
             reports.append(report)
         return reports
 
+    def _report_view(self, unit_id: str, report: Mapping[str, Any]) -> ReportView | None:
+        """The report as people read it; None when it cannot be drawn (logged): the run's
+        record and its JSON report never depend on it."""
+        try:
+            return report_view(report, self.spec, self.report_tables[unit_id].data(report))
+        except Exception as e:
+            self.context.log.error(
+                "the run report could not be rendered: " + "".join(traceback.format_exception(e))
+            )
+            return None
+
     def report_result(self, reports: Sequence[Mapping[str, Any]]) -> dg.MaterializeResult:
         """The run report asset's materialization: each partition's report in its metadata."""
         key = asset_key(self.spec.id, REPORT_ASSET)
         per_partition = []
         for unit, report in zip(self.units, reports, strict=True):
-            metadata = _report_metadata(report, self.settings.save_artifacts)
+            view = self.report_views.get(report["run_id"])
+            markdown = markdown_report(view) if view is not None else None
+            metadata = _report_metadata(report, self.settings.save_artifacts, markdown)
             if self.ranged_run:
                 assert unit.key is not None
                 self.context.add_asset_metadata(metadata, asset_key=key, partition_key=unit.key)
@@ -896,8 +925,13 @@ def _tag_run(context: dg.AssetExecutionContext, playbook_id: str, in_process: bo
         context.instance.add_run_tags(run.run_id, tags)
 
 
-def _report_metadata(report: Mapping[str, Any], stored: bool) -> dict[str, Any]:
+def _report_metadata(
+    report: Mapping[str, Any], stored: bool, markdown: str | None
+) -> dict[str, Any]:
     metadata: dict[str, Any] = {
+        "report": dg.MetadataValue.md(
+            markdown or "The report could not be rendered: see the run's log."
+        ),
         "run_id": report["run_id"],
         "status": report["status"],
         "parameters": dg.MetadataValue.json(report["metadata"]["parameters_used"]),
@@ -906,7 +940,10 @@ def _report_metadata(report: Mapping[str, Any], stored: bool) -> dict[str, Any]:
     if report.get("partition") is not None:
         metadata["partition"] = str(report["partition"])
     if stored and report.get("artifact_path"):
-        metadata["report_path"] = dg.MetadataValue.path(str(report["artifact_path"]))
+        json_path = Path(str(report["artifact_path"]))
+        metadata["report_path"] = dg.MetadataValue.path(str(json_path))
+        if markdown is not None:
+            metadata["report_html"] = dg.MetadataValue.path(str(json_path.with_suffix(".html")))
     return metadata
 
 

@@ -56,6 +56,11 @@ def playbook_file(artifacts_dir: Path, run_id: str) -> Path:
     return artifacts_dir / f"{run_id}{PLAYBOOK_SUFFIX}"
 
 
+def html_report_file(artifacts_dir: Path, run_id: str) -> Path:
+    """The run report as a standalone HTML page."""
+    return artifacts_dir / f"{run_id}.html"
+
+
 def json_bytes(data: Any) -> bytes:
     """Stable, readable JSON."""
     from playbook_assets.report import json_default
@@ -109,8 +114,11 @@ def write_run_record(
     loaded: LoadedPlaybook,
     artifacts: list[dict[str, Any]],
     artifacts_dir: Path,
+    *,
+    html: str | None = None,
 ) -> Path:
-    """Write the playbook copy, the report and the manifest of a run; return the report path.
+    """Write the playbook copy, the report (and its ``html`` page, when given) and the
+    manifest of a run; return the report path.
 
     The manifest is written last and records the report's and the copy's hashes, so a run
     with a manifest is complete, and ``verify`` notices a changed report or copy too. When a
@@ -127,6 +135,10 @@ def write_run_record(
         path = report_file(artifacts_dir, run_id)
         atomic_write_bytes(path, json_bytes(report))
         written.append(path)
+        if html is not None:
+            html_path = html_report_file(artifacts_dir, run_id)
+            atomic_write_bytes(html_path, html.encode())
+            written.append(html_path)
         manifest = _manifest(report, loaded, artifacts, artifacts_dir, copy_bytes)
         atomic_write_bytes(manifest_file(artifacts_dir, run_id), json_bytes(manifest))
     except ArtifactWriteError as e:
@@ -145,7 +157,8 @@ def _manifest(
 ) -> dict[str, Any]:
     run_id = report["run_id"]
     path = report_file(artifacts_dir, run_id)
-    return {
+    html_path = html_report_file(artifacts_dir, run_id)
+    manifest: dict[str, Any] = {
         "run_id": run_id,
         "dagster_run_id": report["dagster_run_id"],
         "executed_at": report["executed_at"],
@@ -167,6 +180,9 @@ def _manifest(
         "report": {"path": path.name, "sha256": file_sha256(path)},
         "artifacts": artifacts,
     }
+    if html_path.exists():
+        manifest["report_html"] = {"path": html_path.name, "sha256": file_sha256(html_path)}
+    return manifest
 
 
 @dataclass(frozen=True)
@@ -188,12 +204,15 @@ class RunRecord:
         return dt.datetime.fromisoformat(str(self.manifest["executed_at"]).replace("Z", "+00:00"))
 
     def files(self) -> list[Path]:
-        """The run's own files: report, manifest, playbook copy and artifacts it produced."""
+        """The run's own files: report (and its page), manifest, playbook copy and the
+        artifacts it produced."""
         own = [
             report_file(self.directory, self.run_id),
             manifest_file(self.directory, self.run_id),
             playbook_file(self.directory, self.run_id),
         ]
+        if "report_html" in self.manifest:
+            own.append(html_report_file(self.directory, self.run_id))
         own += [
             Path(artifact["path"])
             for artifact in self.manifest["artifacts"]
@@ -249,13 +268,16 @@ def copy_sha256(record: RunRecord) -> str:
 
 
 def verify_run(record: RunRecord) -> list[Problem]:
-    """Recompute every checksum of a run (report, playbook copy, artifacts); each missing or
-    changed file is a problem."""
+    """Recompute every checksum of a run (report and its page, playbook copy, artifacts); each
+    missing or changed file is a problem."""
     problems: list[Problem] = []
     checks = [
         (str(report_file(record.directory, record.run_id)), record.manifest["report"]["sha256"]),
         (str(playbook_file(record.directory, record.run_id)), copy_sha256(record)),
     ]
+    page = record.manifest.get("report_html")
+    if page is not None:
+        checks.append((str(record.directory / page["path"]), page["sha256"]))
     checks += [(a["path"], a["sha256"]) for a in record.manifest["artifacts"]]
     for path_text, expected in checks:
         path = Path(path_text)
@@ -291,12 +313,18 @@ def verify_store(artifacts_dir: Path, run_id: str | None = None) -> list[Verific
             return [_missing_manifest(artifacts_dir, run_id)]
     records = [load_run(artifacts_dir, run_id)] if run_id else list(iter_runs(artifacts_dir))
     results = [
-        Verification(record.run_id, len(record.manifest["artifacts"]) + 2, verify_run(record))
+        Verification(record.run_id, _checked_files(record), verify_run(record))
         for record in records
     ]
     if run_id is None:
         results += [_missing_manifest(artifacts_dir, orphan) for orphan in _orphans(artifacts_dir)]
     return results
+
+
+def _checked_files(record: RunRecord) -> int:
+    """How many files ``verify_run`` checks: the report, the playbook copy, the page if any,
+    and the artifacts."""
+    return 2 + ("report_html" in record.manifest) + len(record.manifest["artifacts"])
 
 
 def _orphans(artifacts_dir: Path) -> list[str]:

@@ -195,7 +195,7 @@ def test_verify_names_changed_and_missing_files(
     run_id = report["run_id"]
     code, out, _ = cli(project, capsys, "artifacts", "verify", run_id)
     # 8 artifacts (4 steps, 4 outputs), the report and the playbook copy.
-    assert code == EXIT_OK and out == f"ok {run_id} (10 files)\n"
+    assert code == EXIT_OK and out == f"ok {run_id} (11 files)\n"
     artifacts = load_run(project.artifacts_dir, run_id).manifest["artifacts"]
     changed = Path(artifacts[0]["path"])
     data = bytearray(changed.read_bytes())
@@ -233,6 +233,7 @@ def test_prune_removes_old_runs_but_keeps_latest_materializations(
     instance = dg.DagsterInstance.from_config(str(project.dagster_home))
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=91)
     old_files = load_run(project.artifacts_dir, old["run_id"]).files()
+    assert project.artifacts_dir / f"{old['run_id']}.html" in old_files  # the page goes too
     new_record = load_run(project.artifacts_dir, new["run_id"])
     latest = [Path(a["path"]) for a in new_record.manifest["artifacts"]]
 

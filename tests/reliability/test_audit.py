@@ -61,6 +61,19 @@ def test_verify_checks_the_stored_playbook_copy(
     assert (code, out) == (EXIT_STEP_FAILED, f"FAILED {run_id}: {copy}: missing\n")
 
 
+def test_verify_checks_the_report_page(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.add_playbook("audited.yaml", AUDITED)
+    run_id = _run(project, capsys)["run_id"]
+    page = project.artifacts_dir / f"{run_id}.html"
+    manifest = load_run(project.artifacts_dir, run_id).manifest
+    assert manifest["report_html"] == {"path": page.name, "sha256": file_sha256(page)}
+    page.write_text(page.read_text(encoding="utf-8").replace("</body>", "<p>x</p></body>"))
+    code, out, _ = cli(project, capsys, "artifacts", "verify", run_id)
+    assert (code, out) == (EXIT_STEP_FAILED, f"FAILED {run_id}: {page}: changed (sha256 differs)\n")
+
+
 def test_verify_flags_a_report_without_its_manifest(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -75,7 +88,7 @@ def test_verify_flags_a_report_without_its_manifest(
     )
     code, out, _ = cli(project, capsys, "artifacts", "verify", "--all")
     # 2 artifacts (base, big), the report and the playbook copy.
-    assert (code, out) == (EXIT_STEP_FAILED, f"ok {kept} (4 files)\n{failed}")
+    assert (code, out) == (EXIT_STEP_FAILED, f"ok {kept} (5 files)\n{failed}")
     code, out, _ = cli(project, capsys, "artifacts", "verify", orphan)
     assert (code, out) == (EXIT_STEP_FAILED, failed)
 

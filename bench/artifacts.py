@@ -1,6 +1,6 @@
 """Benchmark 5: artifact write and read of a 10M-row result.
 
-Product: ``playbook_assets.artifacts.encode_table`` (zstd Parquet in memory plus its sha256)
+Product: ``playbook_assets.core.artifacts.encode_table`` (zstd Parquet in memory plus its sha256)
 then ``atomic_write_bytes`` (temporary file, fsync, rename), and ``pq.read_table`` of the file.
 Baseline, interleaved in the same fresh process: ``pq.write_table(table, path,
 compression="zstd")`` and ``pq.read_table``. Files go to a temporary folder under
@@ -36,7 +36,7 @@ def _worker(rows: int, repeats: int, folder: str) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     from bench.data import deals_and_accounts
-    from playbook_assets.artifacts import atomic_write_bytes, encode_table
+    from playbook_assets.core.artifacts import atomic_write_bytes, encode_table
 
     deals, accounts = deals_and_accounts(rows)
     # A 10M x 12 result shaped like a join output (what a step stores).

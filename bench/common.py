@@ -183,7 +183,7 @@ def demo_data_dir(scale: float) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         code = (
             "import sys; from pathlib import Path;"
-            "from playbook_assets.demo import write_demo_crm, write_demo_warehouse;"
+            "from playbook_assets.demo.generator import write_demo_crm, write_demo_warehouse;"
             "d = Path(sys.argv[1]); s = float(sys.argv[2]);"
             "write_demo_warehouse(d / 'warehouse.duckdb', s);"
             "write_demo_crm(d / 'demo_crm.duckdb', s)"

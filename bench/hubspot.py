@@ -3,9 +3,10 @@
 A fresh worker process serves the HubSpot stand-in (tests/hubspot_standin.py) over the demo
 CRM at scale 1 (exactly 50,000 deals) with 50 ms of latency per request and HubSpot's limit of
 5 search requests in any one-second window, and extracts every deal with
-``playbook_assets.crm.hubspot.HubSpotCrm.search`` (pages of 200, no filters). The ceiling is
-what the rate limit allows: 5 requests/s x 200 records = 1,000 records/s. The stand-in's call
-log gives the largest number of search requests in any one-second window and the 429s.
+``playbook_assets.connections.crm.hubspot.HubSpotCrm.search`` (pages of 200, no filters).
+The ceiling is what the rate limit allows: 5 requests/s x 200 records = 1,000 records/s.
+The stand-in's call log gives the largest number of search requests in any one-second
+window and the 429s.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ def _worker(crm_path: str) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT / "tests"))
     from hubspot_standin import TOKEN, HubSpotStandIn  # type: ignore[import-not-found]
 
-    from playbook_assets.crm.hubspot import HubSpotCrm
-    from playbook_assets.spec import SearchConfig
+    from playbook_assets.connections.crm.hubspot import HubSpotCrm
+    from playbook_assets.core.spec import SearchConfig
 
     with HubSpotStandIn(Path(crm_path), search_rate=RATE) as standin:
         standin.latency_seconds = LATENCY

@@ -1,9 +1,10 @@
 """Benchmark 1: code location load with N generated playbooks of 4 steps.
 
 What is timed: a fresh Python process that imports the code, builds the ``Definitions``
-(``playbook_assets.code_location.build_code_location``), resolves the repository (asset graph
-and every job) and serializes the full repository snapshot (``RepositorySnap.from_def``, with
-the job snapshots, then ``serialize_value``): the work a code server does before the UI can
+(``playbook_assets.dagster_adapter.code_location.build_code_location``), resolves the
+repository (asset graph and every job) and serializes the full repository snapshot
+(``RepositorySnap.from_def``, with the job snapshots, then ``serialize_value``): the work a
+code server does before the UI can
 show the location. The wall time of the whole process is the figure; the phases are reported
 as notes. Baselines in the same run: a naive factory (one ``@asset`` per step and one asset
 job per playbook, reading the same YAML files) and the floor (Dagster and one trivial asset,
@@ -117,7 +118,7 @@ def _worker_product(config_path: str, started: float) -> dict[str, float]:
     phases: dict[str, float] = {}
     import dagster  # noqa: F401
 
-    from playbook_assets.code_location import build_code_location
+    from playbook_assets.dagster_adapter.code_location import build_code_location
 
     phases["import"] = time.perf_counter() - started
     defs = build_code_location([], config_path=config_path, strict=True)

@@ -1,7 +1,7 @@
 """Benchmark: what rendering a run report costs next to the run (demo data, scale 1).
 
 One fresh worker process (temporary DAGSTER_HOME with the project's settings) runs each
-built-in template through ``playbook_assets.runner.run_playbook`` (what ``playbook run`` does)
+built-in template through ``playbook_assets.app.runner.run_playbook`` (what ``playbook run`` does)
 once to warm up, then N times. After each run it renders that run's report again, timed,
 exactly as the playbook's op does at the end of a run: the report's tables taken from the
 step results (read back from the run's Parquet files beforehand, untimed), the charts drawn,
@@ -46,10 +46,10 @@ BENCHMARK = "report rendering"
 
 def _render(spec: Any, report: dict[str, Any], tables: dict[str, Any]) -> tuple[str, str]:
     """The op's rendering of a run's report: Markdown and HTML."""
-    from playbook_assets.report_render.content import report_view
-    from playbook_assets.report_render.data import ReportTables
-    from playbook_assets.report_render.html import html_report
-    from playbook_assets.report_render.markdown import markdown_report
+    from playbook_assets.core.report_render.content import report_view
+    from playbook_assets.core.report_render.data import ReportTables
+    from playbook_assets.core.report_render.html import html_report
+    from playbook_assets.core.report_render.markdown import markdown_report
 
     collected = ReportTables(spec)
     for name, table in tables.items():
@@ -62,8 +62,8 @@ def _tables(spec: Any, artifacts_dir: Path, run_id: str) -> dict[str, Any]:
     """The results of a stored run that its report reads."""
     import pyarrow.parquet as pq
 
-    from playbook_assets.report_render.data import ReportTables
-    from playbook_assets.run_records import load_run
+    from playbook_assets.core.report_render.data import ReportTables
+    from playbook_assets.core.run_records import load_run
 
     needed = ReportTables(spec).steps
     manifest = load_run(artifacts_dir, run_id).manifest
@@ -78,9 +78,9 @@ def _tables(spec: Any, artifacts_dir: Path, run_id: str) -> dict[str, Any]:
 def _worker(config_path: str, repeats: int) -> dict[str, Any]:
     import dagster as dg
 
-    from playbook_assets.catalog import load_catalog
-    from playbook_assets.config import load_config
-    from playbook_assets.runner import RunRequest, run_playbook
+    from playbook_assets.app.runner import RunRequest, run_playbook
+    from playbook_assets.core.catalog import load_catalog
+    from playbook_assets.core.config import load_config
     from playbook_defs import TEMPLATES_DIR
 
     config = load_config(config_path)
@@ -126,8 +126,8 @@ _COLD = """
 import sys, time, json
 from pathlib import Path
 from bench.report_render import _render, _tables
-from playbook_assets.report_render.stored import stored_playbook
-from playbook_assets.run_records import load_run
+from playbook_assets.core.report_render.stored import stored_playbook
+from playbook_assets.core.run_records import load_run
 artifacts, run_id = Path(sys.argv[1]), sys.argv[2]
 spec = stored_playbook(load_run(artifacts, run_id))
 report = json.loads((artifacts / f"{run_id}.json").read_text())

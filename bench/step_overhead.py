@@ -1,14 +1,14 @@
 """Benchmark 3: per-step overhead of a ``presales_analysis`` run (demo data, scale 1).
 
 One fresh worker process (temporary DAGSTER_HOME with the project's settings) runs the
-playbook through ``playbook_assets.runner.run_playbook`` (what ``playbook run`` does) once to
+playbook through ``playbook_assets.app.runner.run_playbook`` (what ``playbook run`` does) once to
 warm up, then N times, and reads for each step its own time from the run report
 (``execution_time_ms``: rendering, sending, reading the result as Arrow, metadata), and the
 duration of the playbook's op (Dagster's one step for the whole playbook: every step, the
 I/O manager writing each result, event writes and the report). The same work is then done
 directly on DuckDB: the search step's SQL as the demo CRM builds it, the query step's SQL
 (its list of account ids registered as an Arrow table, as the DuckDB warehouse does) rendered by
-``playbook_assets.steps.render_query`` (checked equal to the SQL in the run's materialization
+``playbook_assets.core.steps.render_query`` (checked equal to the SQL in the run's materialization
 metadata), and the join as one hand-written DuckDB statement over the same Arrow tables.
 """
 
@@ -42,12 +42,12 @@ def _worker(config_path: str, repeats: int) -> dict[str, Any]:
     import duckdb
     import pyarrow as pa
 
-    from playbook_assets.catalog import load_catalog
-    from playbook_assets.config import load_config
-    from playbook_assets.crm.demo import build_search_query, object_columns
-    from playbook_assets.parameters import resolve_parameters
-    from playbook_assets.references import ResolutionContext
-    from playbook_assets.runner import RunRequest, run_playbook
+    from playbook_assets.app.runner import RunRequest, run_playbook
+    from playbook_assets.connections.crm.demo import build_search_query, object_columns
+    from playbook_assets.core.catalog import load_catalog
+    from playbook_assets.core.config import load_config
+    from playbook_assets.core.parameters import resolve_parameters
+    from playbook_assets.core.references import ResolutionContext
     from playbook_defs import TEMPLATES_DIR
 
     config = load_config(config_path)
@@ -86,7 +86,7 @@ def _worker(config_path: str, repeats: int) -> dict[str, Any]:
     crm_db = config.connections["demo"].settings["database"]
     warehouse_db = config.connections["duckdb"].settings["database"]
 
-    from playbook_assets.steps import render_query, search_request
+    from playbook_assets.core.steps import render_query, search_request
 
     search = search_request(steps["open_deals"], ResolutionContext(parameters, {}))  # type: ignore[arg-type]
 

@@ -1,6 +1,6 @@
 """Benchmark 4: join, aggregate and filter at 1M and 10M rows.
 
-Product: ``playbook_assets.transforms`` (``join_tables``, ``aggregate_table``,
+Product: ``playbook_assets.core.transforms`` (``join_tables``, ``aggregate_table``,
 ``filter_table``) on Arrow tables. Baselines on the same Arrow tables, in the same process
 and interleaved: one hand-written DuckDB statement returning Arrow (``to_arrow_table``,
 a fresh in-memory connection per call, as the product opens one), and pandas
@@ -50,7 +50,7 @@ def _duckdb(sql: str, **tables: Any) -> Any:
 
 
 def _variants(deals: Any, accounts: Any) -> dict[str, dict[str, Callable[[], Any]]]:
-    from playbook_assets.transforms import aggregate_table, filter_table, join_tables
+    from playbook_assets.core.transforms import aggregate_table, filter_table, join_tables
 
     deals_df = deals.to_pandas()
     accounts_df = accounts.to_pandas()

@@ -6,7 +6,7 @@
 
 import os
 
-from playbook_assets.code_location import build_code_location
+from playbook_assets.dagster_adapter.code_location import build_code_location
 from playbook_defs import TEMPLATES_DIR
 
 defs = build_code_location(

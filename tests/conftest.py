@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from playbook_assets.demo import write_demo_crm, write_demo_warehouse
+from playbook_assets.demo.generator import write_demo_crm, write_demo_warehouse
 from tests.template_results import DuckDBReports
 
 # Small enough to be quick, large enough that every template has non-trivial results.
@@ -178,7 +178,7 @@ def check_mql_contacts_playbook(
     """Run a CRM search playbook (MQL contacts created since ``since``) through the command
     line on ``config_path`` and check it finds the rows ``expected_rows(search request)``
     gives (the demo CRM's answer, as the CRM under test shapes it)."""
-    from playbook_assets.cli import main
+    from playbook_assets.app.cli import main
 
     project.add_playbook("mql_contacts.yaml", MQL_CONTACTS_PLAYBOOK.format(since=since))
     code = main(["run", "mql_contacts", "--config", str(config_path), "--json"])
@@ -201,8 +201,8 @@ def check_mql_contacts_playbook(
 def demo_contacts_in_whole_seconds(demo_files: DemoFiles, request: dict[str, Any]) -> pa.Table:
     """The demo CRM's contacts for a search, date-times cut to whole seconds (as Marketo and
     Klaviyo send them)."""
-    from playbook_assets.crm.demo import DemoCrm
-    from playbook_assets.spec import SearchConfig
+    from playbook_assets.connections.crm.demo import DemoCrm
+    from playbook_assets.core.spec import SearchConfig
 
     config = SearchConfig.model_validate({**request, "object": "contacts"})
     table = DemoCrm(database=str(demo_files.crm), scale=TEST_SCALE).search(config)

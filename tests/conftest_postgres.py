@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from playbook_assets.warehouses.postgres import PostgresWarehouse
+from playbook_assets.connections.warehouses.postgres import PostgresWarehouse
 from tests.conftest import DemoFiles
 from tests.postgres_server import (
     DEMO_DATABASE,

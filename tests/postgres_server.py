@@ -28,7 +28,7 @@ import yaml
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from playbook_assets.warehouses.postgres import PostgresWarehouse
+from playbook_assets.connections.warehouses.postgres import PostgresWarehouse
 from playbook_defs import TEMPLATES_DIR
 from tests.conftest import DemoFiles, connection_config_text
 

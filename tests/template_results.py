@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from playbook_assets.cli import main
+from playbook_assets.app.cli import main
 
 
 def run_template(

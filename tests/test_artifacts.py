@@ -18,18 +18,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from playbook_assets.artifacts import ArtifactIOManager, atomic_write_bytes, file_sha256
-from playbook_assets.catalog import load_catalog
-from playbook_assets.cli import EXIT_OK, EXIT_STEP_FAILED, main
-from playbook_assets.config import load_config_file
-from playbook_assets.errors import TerminalStepError
-from playbook_assets.factory import (
+from playbook_assets.app.cli import EXIT_OK, EXIT_STEP_FAILED, main
+from playbook_assets.app.runner import execute_playbook
+from playbook_assets.core.artifacts import ArtifactIOManager, atomic_write_bytes, file_sha256
+from playbook_assets.core.catalog import load_catalog
+from playbook_assets.core.config import load_config_file
+from playbook_assets.core.errors import TerminalStepError
+from playbook_assets.core.run_records import iter_runs, load_run, prune_runs
+from playbook_assets.dagster_adapter.factory import (
     build_definitions,
     playbooks_of_run,
     write_failed_run_record,
 )
-from playbook_assets.run_records import iter_runs, load_run, prune_runs
-from playbook_assets.runner import execute_playbook
 from playbook_defs import TEMPLATES_DIR
 from tests.conftest import DemoFiles, Project, write_config
 
@@ -124,7 +124,7 @@ def test_a_write_killed_midway_leaves_no_visible_file(tmp_path: Path) -> None:
     code = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from playbook_assets.artifacts import atomic_write_bytes\n"
+        "from playbook_assets.core.artifacts import atomic_write_bytes\n"
         "atomic_write_bytes(Path(sys.argv[1]), bytes(3_000_000_000))\n"
     )
     writer = subprocess.Popen([sys.executable, "-c", code, str(target)])

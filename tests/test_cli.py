@@ -13,7 +13,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from playbook_assets.cli import EXIT_INVALID, EXIT_OK, EXIT_STEP_FAILED, main
+from playbook_assets.app.cli import EXIT_INVALID, EXIT_OK, EXIT_STEP_FAILED, main
 from tests.conftest import DemoFiles, Project
 
 REPO = Path(__file__).resolve().parents[1]

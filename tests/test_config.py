@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from playbook_assets import registry
-from playbook_assets.config import (
+from playbook_assets.connections import registry
+from playbook_assets.connections.crm.base import CrmResource
+from playbook_assets.connections.crm.demo import DemoCrm
+from playbook_assets.connections.registry import ConnectionType, build_resource
+from playbook_assets.connections.warehouses.duckdb import DuckDBWarehouse
+from playbook_assets.core.config import (
     ArtifactsConfig,
     DefaultsConfig,
     ExecutionConfig,
@@ -17,11 +21,7 @@ from playbook_assets.config import (
     load_config,
     load_config_file,
 )
-from playbook_assets.crm.base import CrmResource
-from playbook_assets.crm.demo import DemoCrm
-from playbook_assets.errors import ConfigError, PlaybookValidationError, SourceLocation
-from playbook_assets.registry import ConnectionType, build_resource
-from playbook_assets.warehouses.duckdb import DuckDBWarehouse
+from playbook_assets.core.errors import ConfigError, PlaybookValidationError, SourceLocation
 from tests.conftest import DemoFiles, write_config
 
 

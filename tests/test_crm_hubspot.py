@@ -21,16 +21,16 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from playbook_assets.cli import main
-from playbook_assets.crm.hubspot import HubSpotCrm
-from playbook_assets.demo import write_demo_crm
-from playbook_assets.errors import (
+from playbook_assets.app.cli import main
+from playbook_assets.connections.crm.hubspot import HubSpotCrm
+from playbook_assets.core.errors import (
     SourceUnreachableError,
     StepTimeoutError,
     TerminalStepError,
     TransientStepError,
 )
-from playbook_assets.spec import SearchConfig
+from playbook_assets.core.spec import SearchConfig
+from playbook_assets.demo.generator import write_demo_crm
 from tests.conftest import DemoFiles, Project, connection_config_text
 from tests.hubspot_standin import READ_SCOPES, TOKEN, HubSpotStandIn
 from tests.template_results import DuckDBReports, assert_same_results, run_template
@@ -535,8 +535,8 @@ def test_unreachable_and_timeout(fresh: HubSpotStandIn) -> None:
 _WORKER = textwrap.dedent(
     """
     import sys, time
-    from playbook_assets.crm.hubspot import HubSpotCrm
-    from playbook_assets.spec import SearchConfig
+    from playbook_assets.connections.crm.hubspot import HubSpotCrm
+    from playbook_assets.core.spec import SearchConfig
 
     base_url, token, limit_file, object_type, start = sys.argv[1:6]
     crm = HubSpotCrm(access_token=token, base_url=base_url, requests_per_second=4,

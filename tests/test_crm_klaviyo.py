@@ -12,9 +12,9 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from playbook_assets.crm.klaviyo import KlaviyoCrm
-from playbook_assets.errors import TerminalStepError, TransientStepError
-from playbook_assets.spec import SearchConfig
+from playbook_assets.connections.crm.klaviyo import KlaviyoCrm
+from playbook_assets.core.errors import TerminalStepError, TransientStepError
+from playbook_assets.core.spec import SearchConfig
 from tests.conftest import (
     DemoFiles,
     Project,

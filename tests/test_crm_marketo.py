@@ -13,13 +13,13 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from playbook_assets.crm.marketo import MarketoCrm
-from playbook_assets.errors import (
+from playbook_assets.connections.crm.marketo import MarketoCrm
+from playbook_assets.core.errors import (
     SourceUnreachableError,
     TerminalStepError,
     TransientStepError,
 )
-from playbook_assets.spec import SearchConfig
+from playbook_assets.core.spec import SearchConfig
 from tests.conftest import (
     DemoFiles,
     Project,

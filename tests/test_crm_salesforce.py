@@ -16,14 +16,14 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from playbook_assets.cli import main
-from playbook_assets.crm.salesforce import SalesforceCrm, soql_string
-from playbook_assets.errors import (
+from playbook_assets.app.cli import main
+from playbook_assets.connections.crm.salesforce import SalesforceCrm, soql_string
+from playbook_assets.core.errors import (
     SourceUnreachableError,
     TerminalStepError,
     TransientStepError,
 )
-from playbook_assets.spec import SearchConfig
+from playbook_assets.core.spec import SearchConfig
 from tests.conftest import DemoFiles, Project
 from tests.salesforce_standin import (
     MAX_REQUEST_BYTES,

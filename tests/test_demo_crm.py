@@ -11,10 +11,10 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from playbook_assets.crm.demo import DemoCrm
-from playbook_assets.demo import write_demo_crm
-from playbook_assets.errors import TerminalStepError
-from playbook_assets.spec import SearchConfig
+from playbook_assets.connections.crm.demo import DemoCrm
+from playbook_assets.core.errors import TerminalStepError
+from playbook_assets.core.spec import SearchConfig
+from playbook_assets.demo.generator import write_demo_crm
 
 
 @pytest.fixture(scope="module")

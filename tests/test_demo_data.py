@@ -13,13 +13,13 @@ from typing import Any
 import duckdb
 import pytest
 
-from playbook_assets.demo import (
+from playbook_assets.core.errors import PlaybookValidationError
+from playbook_assets.demo.generator import (
     ensure_demo_crm,
     ensure_demo_warehouse,
     write_demo_crm,
     write_demo_warehouse,
 )
-from playbook_assets.errors import PlaybookValidationError
 
 WAREHOUSE_TABLES = ["analytics.accounts", "analytics.product_usage", "analytics.support_tickets"]
 CRM_TABLES = ["companies", "deals", "deal_company", "contacts", "contact_company"]

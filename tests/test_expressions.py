@@ -9,8 +9,8 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from playbook_assets.errors import PlaybookValidationError
-from playbook_assets.expressions import (
+from playbook_assets.core.errors import PlaybookValidationError
+from playbook_assets.core.expressions import (
     AGGREGATE_FUNCTIONS,
     SCALAR_FUNCTIONS,
     ExpressionError,

@@ -11,13 +11,13 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from playbook_assets.catalog import load_catalog
-from playbook_assets.code_location import build_code_location
-from playbook_assets.config import load_config_file
-from playbook_assets.errors import PlaybookValidationError
-from playbook_assets.factory import build_definitions
-from playbook_assets.run_config import parameters_run_config
-from playbook_assets.runner import execute_playbook
+from playbook_assets.app.runner import execute_playbook
+from playbook_assets.core.catalog import load_catalog
+from playbook_assets.core.config import load_config_file
+from playbook_assets.core.errors import PlaybookValidationError
+from playbook_assets.dagster_adapter.code_location import build_code_location
+from playbook_assets.dagster_adapter.factory import build_definitions
+from playbook_assets.dagster_adapter.run_config import parameters_run_config
 from tests.conftest import DemoFiles, Project
 
 PLAYBOOK = """
@@ -367,7 +367,7 @@ def test_a_launchpad_value_of_the_wrong_type_is_recorded_with_the_parameter(
 def test_a_failing_output_is_an_error_with_its_reason(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from playbook_assets.cli import EXIT_STEP_FAILED, main
+    from playbook_assets.app.cli import EXIT_STEP_FAILED, main
 
     # Validation cannot know the column's type; the aggregate fails when it runs.
     text = PLAYBOOK.replace(
@@ -388,7 +388,7 @@ def test_a_failing_output_is_an_error_with_its_reason(
     # A terminal shows the same, in words.
     import io
 
-    from playbook_assets.cli import _print_summary
+    from playbook_assets.app.cli import _print_summary
 
     shown = io.StringIO()
     _print_summary(report, shown)

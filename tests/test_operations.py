@@ -11,11 +11,11 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from playbook_assets.catalog import load_catalog
-from playbook_assets.cli import EXIT_INVALID, EXIT_OK, EXIT_STEP_FAILED, main
-from playbook_assets.config import load_config_file
-from playbook_assets.factory import build_definitions
-from playbook_assets.runner import execute_playbook
+from playbook_assets.app.cli import EXIT_INVALID, EXIT_OK, EXIT_STEP_FAILED, main
+from playbook_assets.app.runner import execute_playbook
+from playbook_assets.core.catalog import load_catalog
+from playbook_assets.core.config import load_config_file
+from playbook_assets.dagster_adapter.factory import build_definitions
 from tests.conftest import Project
 
 QUERY = """
@@ -277,7 +277,7 @@ def test_a_single_run_backfill_stores_what_each_partition_alone_stores(
             assert totals == [{"accounts": expected[0], "arr": expected[1]}]
     # One record per partition, each the report a run of that partition alone gives.
     config = load_config_file(project.config_path)
-    from playbook_assets.run_records import iter_runs
+    from playbook_assets.core.run_records import iter_runs
 
     reports = {
         (r.playbook_id, r.manifest["partition"]): json.loads(

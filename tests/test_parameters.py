@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from playbook_assets.errors import PlaybookValidationError
-from playbook_assets.parameters import coerce_parameter, resolve_parameters, to_json_value
-from playbook_assets.spec import ParameterSpec, ParameterType, PlaybookSpec
+from playbook_assets.core.errors import PlaybookValidationError
+from playbook_assets.core.parameters import coerce_parameter, resolve_parameters, to_json_value
+from playbook_assets.core.spec import ParameterSpec, ParameterType, PlaybookSpec
 
 
 def _spec(kind: ParameterType, name: str = "x") -> ParameterSpec:

@@ -8,8 +8,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from playbook_assets.errors import PlaybookValidationError, TerminalStepError
-from playbook_assets.references import (
+from playbook_assets.core.errors import PlaybookValidationError, TerminalStepError
+from playbook_assets.core.references import (
     Reference,
     ResolutionContext,
     distinct_column_values,

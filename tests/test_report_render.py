@@ -21,17 +21,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from playbook_assets.catalog import load_playbook_file
-from playbook_assets.cli import EXIT_INVALID, EXIT_OK, EXIT_STEP_FAILED, main
-from playbook_assets.config import load_config_file
-from playbook_assets.errors import PlaybookValidationError
-from playbook_assets.report_render.charts import Chart
-from playbook_assets.report_render.content import report_view
-from playbook_assets.report_render.data import chart_data
-from playbook_assets.report_render.formatting import cell
-from playbook_assets.report_render.html import html_report
-from playbook_assets.report_render.stored import stored_playbook, stored_tables
-from playbook_assets.run_records import load_run
+from playbook_assets.app.cli import EXIT_INVALID, EXIT_OK, EXIT_STEP_FAILED, main
+from playbook_assets.core.catalog import load_playbook_file
+from playbook_assets.core.config import load_config_file
+from playbook_assets.core.errors import PlaybookValidationError
+from playbook_assets.core.report_render.charts import Chart
+from playbook_assets.core.report_render.content import report_view
+from playbook_assets.core.report_render.data import chart_data
+from playbook_assets.core.report_render.formatting import cell
+from playbook_assets.core.report_render.html import html_report
+from playbook_assets.core.report_render.stored import stored_playbook, stored_tables
+from playbook_assets.core.run_records import load_run
 from tests.conftest import DemoFiles, Project
 from tests.report_pages import (
     SVG_NS,
@@ -707,10 +707,10 @@ def test_a_malformed_chart_is_an_error_at_its_line(
 
 
 def test_a_single_run_backfill_writes_each_partitions_own_page(project: Project) -> None:
-    from playbook_assets.catalog import load_catalog
-    from playbook_assets.factory import build_definitions
-    from playbook_assets.run_records import iter_runs
-    from playbook_assets.runner import execute_playbook
+    from playbook_assets.app.runner import execute_playbook
+    from playbook_assets.core.catalog import load_catalog
+    from playbook_assets.core.run_records import iter_runs
+    from playbook_assets.dagster_adapter.factory import build_definitions
     from tests.test_operations import BACKFILLED, BACKFILLED_OUTPUTS, MONTHS, playbook
 
     partitions = (
@@ -763,7 +763,7 @@ def test_a_single_run_backfill_writes_each_partitions_own_page(project: Project)
 
 
 def test_each_series_reads_in_its_own_columns_format() -> None:
-    from playbook_assets.report_render.svg import chart_svg
+    from playbook_assets.core.report_render.svg import chart_svg
 
     table = pa.table(
         {

@@ -19,7 +19,7 @@ import duckdb
 import pytest
 from PIL import Image
 
-from playbook_assets.cli import EXIT_OK, main
+from playbook_assets.app.cli import EXIT_OK, main
 from tests.conftest import DemoFiles, Project
 from tests.report_pages import bar_titles, svg_of_data_uri
 from tests.test_ui import (

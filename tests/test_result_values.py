@@ -12,7 +12,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from playbook_assets.cli import EXIT_OK, EXIT_STEP_FAILED, main
+from playbook_assets.app.cli import EXIT_OK, EXIT_STEP_FAILED, main
 from tests.conftest import Project
 
 BIG = "9223372036854775807"  # the largest BIGINT: sums of it overflow 64 bits
@@ -174,7 +174,7 @@ def test_two_columns_of_one_name_are_an_error_naming_the_step(
 def test_wide_decimals_keep_every_digit_as_128_bit_decimals_or_text() -> None:
     import pyarrow as pa
 
-    from playbook_assets.result_tables import checked_result
+    from playbook_assets.core.result_tables import checked_result
 
     fits = [Decimal("1.5"), Decimal("-123.25"), None]
     too_wide = [Decimal("1" * 40), None, None]

@@ -25,11 +25,11 @@ from graphql import (
     graphql_sync,
 )
 
-from playbook_assets.cli import EXIT_INVALID, EXIT_OK, EXIT_STEP_FAILED, main
-from playbook_assets.errors import TerminalStepError
-from playbook_assets.references import ResolutionContext
-from playbook_assets.sources.api import fetch_rest, records_table
-from playbook_assets.spec import RequestConfig
+from playbook_assets.app.cli import EXIT_INVALID, EXIT_OK, EXIT_STEP_FAILED, main
+from playbook_assets.connections.sources.api import fetch_rest, records_table
+from playbook_assets.core.errors import TerminalStepError
+from playbook_assets.core.references import ResolutionContext
+from playbook_assets.core.spec import RequestConfig
 from tests.conftest import Project
 from tests.local_http import LocalHttpServer, QuietHandler
 

@@ -1,4 +1,5 @@
-"""Tests of SQL template rendering per dialect and of the read-only guard (playbook_assets.sql)."""
+"""Tests of SQL template rendering per dialect and of the read-only guard
+(playbook_assets.core.sql)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from playbook_assets.errors import PlaybookValidationError
-from playbook_assets.sql import (
+from playbook_assets.connections.warehouses.duckdb import DuckDBWarehouse
+from playbook_assets.core.errors import PlaybookValidationError
+from playbook_assets.core.sql import (
     LIST_BINDING_THRESHOLD,
     SUPPORTED_DIALECTS,
     SqlCode,
@@ -28,7 +30,6 @@ from playbook_assets.sql import (
     sql_identifier,
     sql_literal,
 )
-from playbook_assets.warehouses.duckdb import DuckDBWarehouse
 
 UTC = datetime.UTC
 

@@ -7,7 +7,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from playbook_assets.sql import (
+from playbook_assets.core.sql import (
     SUPPORTED_DIALECTS,
     SqlIdentifier,
     SqlTemplateError,

@@ -12,11 +12,11 @@ import dagster as dg
 import duckdb
 import pytest
 
-from playbook_assets.catalog import load_catalog
-from playbook_assets.cli import main
-from playbook_assets.config import load_config_file
-from playbook_assets.factory import build_definitions
-from playbook_assets.runner import execute_playbook
+from playbook_assets.app.cli import main
+from playbook_assets.app.runner import execute_playbook
+from playbook_assets.core.catalog import load_catalog
+from playbook_assets.core.config import load_config_file
+from playbook_assets.dagster_adapter.factory import build_definitions
 from playbook_defs import TEMPLATES_DIR
 from tests.conftest import DemoFiles, Project
 

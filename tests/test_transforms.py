@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from playbook_assets.errors import PlaybookValidationError, TerminalStepError
-from playbook_assets.expressions import ExpressionError, parse_condition, parse_metric
-from playbook_assets.transforms import aggregate_table, filter_table, join_tables
+from playbook_assets.core.errors import PlaybookValidationError, TerminalStepError
+from playbook_assets.core.expressions import ExpressionError, parse_condition, parse_metric
+from playbook_assets.core.transforms import aggregate_table, filter_table, join_tables
 
 DEALS = pa.table(
     {

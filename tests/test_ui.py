@@ -38,10 +38,10 @@ import yaml
 from dagster_graphql import DagsterGraphQLClient
 from psycopg import sql
 
-from playbook_assets.cli import main as playbook_main
-from playbook_assets.errors import ConfigError
-from playbook_assets.instance import POSTGRES_URL_ENV, resolve_dagster_home
-from playbook_assets.run_config import ASSET_JOB
+from playbook_assets.app.cli import main as playbook_main
+from playbook_assets.core.errors import ConfigError
+from playbook_assets.dagster_adapter.instance import POSTGRES_URL_ENV, resolve_dagster_home
+from playbook_assets.dagster_adapter.run_config import ASSET_JOB
 from playbook_defs import TEMPLATES_DIR
 from tests.conftest import Project
 from tests.postgres_server import PostgresServer

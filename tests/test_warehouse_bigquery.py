@@ -14,14 +14,14 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from playbook_assets.errors import (
+from playbook_assets.connections.warehouses.bigquery import BigQueryWarehouse
+from playbook_assets.core.errors import (
     SourceUnreachableError,
     StepTimeoutError,
     TerminalStepError,
     TransientStepError,
 )
-from playbook_assets.sql import SqlValue, render_sql
-from playbook_assets.warehouses.bigquery import BigQueryWarehouse
+from playbook_assets.core.sql import SqlValue, render_sql
 from tests.bigquery_standin import BigQueryStandIn
 from tests.conftest import DemoFiles, Project, connection_config_text
 from tests.template_results import DuckDBReports, assert_same_results, run_template
@@ -197,8 +197,8 @@ def test_bad_credentials_json_does_not_leak(standin: BigQueryStandIn) -> None:
 
 
 def test_resource_from_config(tmp_path: Path) -> None:
-    from playbook_assets.config import load_config_file
-    from playbook_assets.registry import build_resource
+    from playbook_assets.connections.registry import build_resource
+    from playbook_assets.core.config import load_config_file
 
     path = tmp_path / "playbook-executor.yaml"
     path.write_text(

@@ -9,9 +9,15 @@ import sys
 import pytest
 import sqlglot
 
-from playbook_assets.errors import TerminalStepError
-from playbook_assets.sql import SqlIdentifier, SqlValue, render_sql, sql_identifier, sql_literal
-from playbook_assets.warehouses.databricks import DatabricksWarehouse
+from playbook_assets.connections.warehouses.databricks import DatabricksWarehouse
+from playbook_assets.core.errors import TerminalStepError
+from playbook_assets.core.sql import (
+    SqlIdentifier,
+    SqlValue,
+    render_sql,
+    sql_identifier,
+    sql_literal,
+)
 
 
 def _warehouse() -> DatabricksWarehouse:

@@ -15,11 +15,11 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from playbook_assets.errors import SourceUnreachableError, StepTimeoutError, TerminalStepError
-from playbook_assets.registry import CONNECTION_TYPES
-from playbook_assets.sql import SqlIdentifier, SqlValue, TemplateValue, render_sql
-from playbook_assets.warehouses.postgres import PostgresWarehouse
-from playbook_assets.warehouses.redshift import RedshiftWarehouse
+from playbook_assets.connections.registry import CONNECTION_TYPES
+from playbook_assets.connections.warehouses.postgres import PostgresWarehouse
+from playbook_assets.connections.warehouses.redshift import RedshiftWarehouse
+from playbook_assets.core.errors import SourceUnreachableError, StepTimeoutError, TerminalStepError
+from playbook_assets.core.sql import SqlIdentifier, SqlValue, TemplateValue, render_sql
 from tests.conftest import DemoFiles, Project
 from tests.postgres_server import (
     PostgresServer,

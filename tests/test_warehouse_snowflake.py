@@ -22,13 +22,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from playbook_assets.errors import (
+from playbook_assets.connections.warehouses.snowflake import SnowflakeWarehouse
+from playbook_assets.core.errors import (
     SourceUnreachableError,
     StepTimeoutError,
     TerminalStepError,
 )
-from playbook_assets.sql import SqlValue, render_sql
-from playbook_assets.warehouses.snowflake import SnowflakeWarehouse
+from playbook_assets.core.sql import SqlValue, render_sql
 from tests.conftest import DemoFiles, Project, connection_config_text
 from tests.template_results import DuckDBReports, assert_same_results, run_template
 
@@ -259,8 +259,8 @@ def test_timeout_aborts_the_query_on_the_server(fake_snowflake: FakeSnow, loaded
 def test_resource_from_config(tmp_path: Path) -> None:
     """A connection block builds the resource, secrets as ${VAR} templates (resolved when a run
     opens it), ``schema`` as written."""
-    from playbook_assets.config import load_config_file
-    from playbook_assets.registry import build_resource
+    from playbook_assets.connections.registry import build_resource
+    from playbook_assets.core.config import load_config_file
 
     path = tmp_path / "playbook-executor.yaml"
     path.write_text(

@@ -9,9 +9,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from playbook_assets.errors import PlaybookValidationError, SourceLocation
-from playbook_assets.spec import PlaybookFile
-from playbook_assets.yaml_source import YamlDocument, load_yaml, load_yaml_file
+from playbook_assets.core.errors import PlaybookValidationError, SourceLocation
+from playbook_assets.core.spec import PlaybookFile
+from playbook_assets.core.yaml_source import YamlDocument, load_yaml, load_yaml_file
 
 
 def _yaml(text: str) -> str:

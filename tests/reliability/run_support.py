@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from playbook_assets.cli import main
+from playbook_assets.app.cli import main
 from tests.conftest import Project
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from playbook_assets.cli import EXIT_INVALID, EXIT_STEP_FAILED
+from playbook_assets.app.cli import EXIT_INVALID, EXIT_STEP_FAILED
 from tests.conftest import DemoFiles, Project, write_config
 from tests.reliability.run_support import cli
 
@@ -32,7 +32,7 @@ subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(artifacts)
 free = os.statvfs(artifacts)
 (artifacts / "filler").write_bytes(b"\0" * ((free.f_bavail - keep) * free.f_bsize))
 assert os.statvfs(artifacts).f_bavail == keep
-from playbook_assets.cli import main
+from playbook_assets.app.cli import main
 try:
     code = main(sys.argv[4:])
 finally:

@@ -17,12 +17,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from playbook_assets.catalog import load_catalog
-from playbook_assets.cli import main
-from playbook_assets.code_location import build_code_location
-from playbook_assets.config import load_config_file
-from playbook_assets.errors import PlaybookValidationError
-from playbook_assets.yaml_source import YamlLimits, load_yaml
+from playbook_assets.app.cli import main
+from playbook_assets.core.catalog import load_catalog
+from playbook_assets.core.config import load_config_file
+from playbook_assets.core.errors import PlaybookValidationError
+from playbook_assets.core.yaml_source import YamlLimits, load_yaml
+from playbook_assets.dagster_adapter.code_location import build_code_location
 from tests.conftest import Project
 
 GOOD = """
@@ -111,8 +111,8 @@ def test_alias_bomb_is_refused_in_bounded_memory(project: Project) -> None:
         import json, resource
         from pathlib import Path
         resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
-        from playbook_assets.catalog import load_catalog
-        from playbook_assets.config import load_config_file
+        from playbook_assets.core.catalog import load_catalog
+        from playbook_assets.core.config import load_config_file
         catalog = load_catalog(load_config_file(Path({str(project.config_path)!r})), [])
         print(json.dumps({{"valid": sorted(catalog.playbooks),
                            "broken": [str(b.error) for b in catalog.broken]}}))

@@ -23,8 +23,16 @@ import duckdb
 import psutil
 import pytest
 
-from playbook_assets.automation import stale_runs_sensor
-from playbook_assets.demo import (
+from playbook_assets.core.errors import TerminalStepError
+from playbook_assets.core.run_records import prune_runs
+from playbook_assets.dagster_adapter.automation import stale_runs_sensor
+from playbook_assets.dagster_adapter.stale_runs import (
+    TAG_HOST,
+    TAG_PID,
+    TAG_PROCESS_STARTED,
+    reap_dead_runs,
+)
+from playbook_assets.demo.generator import (
     CRM,
     WAREHOUSE,
     ensure_demo_crm,
@@ -32,9 +40,6 @@ from playbook_assets.demo import (
     write_demo_crm,
     write_demo_dataset,
 )
-from playbook_assets.errors import TerminalStepError
-from playbook_assets.run_records import prune_runs
-from playbook_assets.stale_runs import TAG_HOST, TAG_PID, TAG_PROCESS_STARTED, reap_dead_runs
 from tests.conftest import Project
 
 PLAYBOOK_BIN = str(Path(sys.executable).parent / "playbook")

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from playbook_assets.cli import EXIT_OK, EXIT_STEP_FAILED
+from playbook_assets.app.cli import EXIT_OK, EXIT_STEP_FAILED
 from tests.conftest import DemoFiles, Project, write_config
 from tests.reliability.run_support import run_json, step_of
 
@@ -194,7 +194,7 @@ def test_a_file_step_reads_only_inside_the_allowed_folders(
 
 def test_a_confined_session_opens_no_file_and_cannot_be_unlocked(tmp_path: Path) -> None:
     """The sessions of transforms, checks and the demo CRM: registered tables only."""
-    from playbook_assets.file_access import confined_connection
+    from playbook_assets.core.file_access import confined_connection
 
     readable = tmp_path / "data.csv"
     readable.write_text(textwrap.dedent("a\n1\n"), encoding="utf-8")

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from playbook_assets.catalog import load_catalog
-from playbook_assets.config import load_config_file
-from playbook_assets.factory import build_definitions
+from playbook_assets.core.catalog import load_catalog
+from playbook_assets.core.config import load_config_file
+from playbook_assets.dagster_adapter.factory import build_definitions
 from tests.conftest import Project
 
 PLAYBOOK = """

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from playbook_assets.cli import EXIT_STEP_FAILED
-from playbook_assets.config import load_config_file
-from playbook_assets.registry import build_resource
+from playbook_assets.app.cli import EXIT_STEP_FAILED
+from playbook_assets.connections.registry import build_resource
+from playbook_assets.core.config import load_config_file
 from tests.conftest import DemoFiles, Project
 from tests.postgres_server import PASSWORD, PASSWORD_USER, PostgresServer
 from tests.reliability.echo_server import EchoServer
@@ -141,7 +141,7 @@ def test_no_secret_reaches_anything_a_run_writes(
 
 
 def test_redaction_masks_each_form_a_service_may_echo() -> None:
-    from playbook_assets.redaction import redact, remember_secret
+    from playbook_assets.core.redaction import redact, remember_secret
 
     secret = f"p@ss word/{secrets.token_hex(4)}"
     remember_secret(secret)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from playbook_assets.cli import EXIT_STEP_FAILED
+from playbook_assets.app.cli import EXIT_STEP_FAILED
 from tests.conftest import DemoFiles, Project, connection_config_text
 from tests.reliability.run_support import run_json, step_of
 from tests.reliability.slow_server import BODY, TRICKLE_INTERVAL_SECONDS, SlowServer

@@ -1,0 +1,1 @@
+"""The application: the ``playbook`` command line and running a playbook through Dagster."""

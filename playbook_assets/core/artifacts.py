@@ -1,0 +1,372 @@
+"""The artifact store: step and output results as Parquet files, written through a Dagster
+I/O manager, each with its sha256, byte size and row count.
+
+Layout under ``artifacts.directory``::
+
+    data/<playbook>/<asset>/[<partition>/]<dagster run id>.parquet   results (immutable)
+    <run_id>.json                                                    run reports
+    <run_id>.manifest.json                                           what a run produced
+    <run_id>.playbook.yaml                                           the playbook as it ran
+
+Files are written to a temporary name and renamed into place, so a reader never finds a
+partial file, and an existing file is never overwritten. A file that cannot be written (disk
+full, a file where a folder should be) raises ``ArtifactWriteError`` naming it. A stored
+result is read only after its bytes match the sha256 its materialization recorded
+(``read_verified_table``): a changed or replaced file is refused, not used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import Field
+
+from playbook_assets.core.errors import ArtifactChecksumError, ArtifactWriteError, TerminalStepError
+
+PATH_METADATA_KEY = "artifact_path"
+SHA256_METADATA_KEY = "artifact_sha256"
+BYTES_METADATA_KEY = "artifact_bytes"
+PARQUET_COMPRESSION = "zstd"
+_HASH_CHUNK = 1 << 20
+_UNSAFE_PATH_CHARACTERS = re.compile(r"[^A-Za-z0-9._=-]")
+
+
+@dataclass(frozen=True)
+class EncodedTable:
+    """A result table with its Parquet encoding, made once by the step that produced it.
+
+    The step needs the content hash for the asset's data version; the I/O manager writes
+    the same bytes, so the table is encoded only once.
+    """
+
+    table: pa.Table
+    parquet: pa.Buffer
+    sha256: str
+    # Where these bytes are stored already: a data output links its step's file.
+    stored_at: list[Path] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        """Size of the Parquet encoding in bytes."""
+        return self.parquet.size
+
+
+def encode_table(table: pa.Table) -> EncodedTable:
+    """Encode a table as zstd Parquet in memory and hash the bytes."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression=PARQUET_COMPRESSION)
+    buffer = sink.getvalue()
+    return EncodedTable(table=table, parquet=buffer, sha256=hashlib.sha256(buffer).hexdigest())
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _temporary_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def write_error(path: Path, error: OSError, action: str = "write") -> ArtifactWriteError:
+    """What could not be written, where, why, and what to do about it."""
+    where = Path(error.filename) if error.filename else path
+    hints = {
+        errno.ENOSPC: f"free space on the disk that holds {where.parent}",
+        errno.EDQUOT: f"free space (the disk quota is used up) for {where.parent}",
+        errno.EEXIST: "a file stands where a folder should be: check artifacts.directory",
+        errno.ENOTDIR: "a file stands where a folder should be: check artifacts.directory",
+        errno.EACCES: f"make {where.parent} writable, or set artifacts.directory elsewhere",
+        errno.EROFS: "the disk is read-only: set artifacts.directory elsewhere",
+    }
+    return ArtifactWriteError(
+        f"cannot {action} {where}: {error.strerror or error}", hint=hints.get(error.errno or 0)
+    )
+
+
+def ensure_folder(folder: Path) -> None:
+    """Create ``folder`` (and its parents) if missing; ``ArtifactWriteError`` if it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise write_error(folder, e, "create the folder") from e
+
+
+def atomic_write_bytes(path: Path, data: bytes | pa.Buffer, *, overwrite: bool = True) -> None:
+    """Write a file so that readers see either nothing or the whole file.
+
+    With ``overwrite=False`` an existing file is left alone; writing different bytes to an
+    existing path is an error (artifacts are immutable). A failed write leaves nothing
+    behind and raises ``ArtifactWriteError``.
+    """
+    ensure_folder(path.parent)
+    temporary = _temporary_name(path)
+    try:
+        with temporary.open("wb") as handle:
+            handle.write(memoryview(data))
+            handle.flush()
+            os.fsync(handle.fileno())
+        if overwrite:
+            os.replace(temporary, path)
+            return
+        _link_new(temporary, path)
+    except OSError as e:
+        raise write_error(path, e) from e
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+
+
+def _link_new(source: Path, path: Path) -> None:
+    """Give ``source``'s file the name ``path`` too, never replacing a file: an existing
+    ``path`` must already hold the same bytes (artifacts are immutable)."""
+    try:
+        os.link(source, path)
+    except FileExistsError:
+        if file_sha256(path) != file_sha256(source):
+            raise TerminalStepError(
+                f"artifact {path} already exists with different content",
+                hint="artifacts are immutable; this points at two runs sharing a run id",
+            ) from None
+
+
+def link_artifact(stored: Path, path: Path) -> None:
+    """Store the same bytes under a second name: a hard link, else a copy."""
+    ensure_folder(path.parent)
+    try:
+        _link_new(stored, path)
+    except OSError:  # another file system, or links not supported
+        atomic_write_bytes(path, stored.read_bytes(), overwrite=False)
+
+
+def partition_path_segment(partition_key: str) -> str:
+    """A partition key as one safe path segment (multi-dimensional keys keep their parts)."""
+    return _UNSAFE_PATH_CHARACTERS.sub("_", partition_key) or "_"
+
+
+@dataclass(frozen=True)
+class PartitionedResult:
+    """The results of a run over a range of partitions, one per partition, each stored on its
+    own (the op records each partition's metadata: its path, sha256 and rows)."""
+
+    parts: dict[str, EncodedTable | pa.Table]
+
+
+def artifact_file(
+    base_dir: str | Path, key: dg.AssetKey, run_id: str, partition: str | None
+) -> Path:
+    """Where a run's result of an asset (and partition) is stored."""
+    folder = Path(base_dir, "data", *key.path)
+    if partition is not None:
+        folder = folder / partition_path_segment(partition)
+    return folder / f"{run_id}.parquet"
+
+
+def store_encoded(encoded: EncodedTable, path: Path) -> None:
+    """Store an encoded result at ``path`` (a link to the same bytes stored earlier in the
+    run, when there are some: a data output is its step's table)."""
+    if path in encoded.stored_at and path.exists():
+        return  # stored there already (the op stores results before Dagster sees them)
+    stored = next((earlier for earlier in encoded.stored_at if earlier.exists()), None)
+    if stored is not None:
+        link_artifact(stored, path)
+    else:
+        atomic_write_bytes(path, encoded.parquet, overwrite=False)
+    encoded.stored_at.append(path)
+
+
+def _encoded(obj: EncodedTable | pa.Table, key: dg.AssetKey) -> EncodedTable:
+    if isinstance(obj, EncodedTable):
+        return obj
+    if not isinstance(obj, pa.Table):
+        raise TerminalStepError(
+            f"{key.to_user_string()} returned {type(obj).__name__}, not an Arrow table"
+        )
+    return encode_table(obj)
+
+
+class ArtifactIOManager(dg.ConfigurableIOManager):
+    """Stores each step and output result as zstd Parquet under ``<base_dir>/data/``.
+
+    One immutable file per asset, partition and run
+    (``data/<playbook>/<asset>/[<partition>/]<dagster run id>.parquet``), with its path,
+    sha256, byte size and row count in the materialization metadata. A run over a range of
+    partitions stores one file per partition (``PartitionedResult``). A step that runs
+    without its upstream in the same run reads the upstream's latest materialization of the
+    same partition.
+    """
+
+    base_dir: str = Field(description="Root folder of the artifact store.")
+
+    def artifact_path(self, asset_key: dg.AssetKey, run_id: str, partition: str | None) -> Path:
+        """Where a run's result of an asset (and partition) is stored."""
+        return artifact_file(self.base_dir, asset_key, run_id, partition)
+
+    def handle_output(
+        self, context: dg.OutputContext, obj: EncodedTable | pa.Table | PartitionedResult
+    ) -> None:
+        """Store a result and record where it is and what it hashes to."""
+        key = context.asset_key
+        if isinstance(obj, PartitionedResult):
+            expected = set(context.asset_partition_keys)
+            if set(obj.parts) != expected:
+                raise TerminalStepError(
+                    f"{key.to_user_string()}: results for partitions {sorted(obj.parts)} "
+                    f"where the run covers {sorted(expected)}"
+                )
+            for partition, part in obj.parts.items():
+                store_encoded(
+                    _encoded(part, key), self.artifact_path(key, context.run_id, partition)
+                )
+            return
+        encoded = _encoded(obj, key)
+        partition = _partition_of(context) if context.has_asset_partitions else None
+        path = self.artifact_path(key, context.run_id, partition)
+        store_encoded(encoded, path)
+        context.add_output_metadata(
+            {
+                PATH_METADATA_KEY: dg.MetadataValue.path(str(path)),
+                SHA256_METADATA_KEY: dg.MetadataValue.text(encoded.sha256),
+                BYTES_METADATA_KEY: dg.MetadataValue.int(encoded.size),
+            }
+        )
+
+    def load_input(self, context: dg.InputContext) -> pa.Table:
+        """Read a stored result: the upstream run's, else the latest materialization's
+        (what ``Definitions.load_asset_value`` returns), after checking its sha256; over a
+        range of partitions, every partition's rows."""
+        key = context.asset_key
+        if context.has_asset_partitions and len(context.asset_partition_keys) > 1:
+            return pa.concat_tables(
+                [
+                    read_latest_result(context.instance, key, partition)
+                    for partition in context.asset_partition_keys
+                ]
+            )
+        partition = _partition_of(context) if context.has_asset_partitions else None
+        upstream = context.upstream_output
+        run_id = upstream.run_id if upstream is not None else None
+        metadata = (
+            run_materialization_metadata(context.instance, run_id, key, partition)
+            if run_id
+            else None
+        )
+        if metadata is not None and PATH_METADATA_KEY in metadata:
+            return read_verified_table(
+                Path(str(metadata[PATH_METADATA_KEY])),
+                metadata.get(SHA256_METADATA_KEY),
+                key.to_user_string(),
+            )
+        return read_latest_result(context.instance, key, partition)
+
+
+def read_latest_result(
+    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None
+) -> pa.Table:
+    """The table of an asset's latest stored materialization (of a partition), refused
+    unless its bytes match the sha256 recorded in that materialization."""
+    metadata = latest_materialization_metadata(instance, key, partition)
+    if metadata is None or PATH_METADATA_KEY not in metadata:
+        where = f" (partition {partition})" if partition else ""
+        raise TerminalStepError(
+            f"no stored result of {key.to_user_string()}{where}",
+            hint="materialize the upstream step first (or run the whole playbook)",
+        )
+    return read_verified_table(
+        Path(str(metadata[PATH_METADATA_KEY])),
+        metadata.get(SHA256_METADATA_KEY),
+        key.to_user_string(),
+    )
+
+
+def read_verified_table(path: Path, expected_sha256: str | None, what: str) -> pa.Table:
+    """The table stored at ``path``, once its bytes match ``expected_sha256``.
+
+    The bytes are read once, then hashed and decoded from memory, so the file cannot change
+    between the check and the read.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as e:
+        raise TerminalStepError(
+            f"the stored result of {what} is missing: {path}",
+            hint="materialize it again; `playbook artifacts verify --all` lists missing files",
+        ) from e
+    except OSError as e:
+        raise TerminalStepError(
+            f"cannot read the stored result of {what} ({path}): {e.strerror or e}"
+        ) from e
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected_sha256:
+        recorded = (
+            f"the sha256 recorded when it was materialized ({expected_sha256})"
+            if expected_sha256
+            else "a recorded sha256 (its materialization has none)"
+        )
+        raise ArtifactChecksumError(
+            f"the stored result of {what} ({path}) does not match {recorded}: the file was "
+            f"changed or replaced (its sha256 is {actual}) and is not used",
+            hint="materialize it again; `playbook artifacts verify --all` lists changed files",
+        )
+    return pq.read_table(pa.BufferReader(data))
+
+
+def _partition_of(context: dg.OutputContext | dg.InputContext) -> str:
+    """The one partition of a result: a range is stored one partition at a time."""
+    key_range = context.asset_partition_key_range
+    if key_range.start != key_range.end:
+        raise TerminalStepError(
+            f"{context.asset_key.to_user_string()}: one result for the partitions "
+            f"{key_range.start} to {key_range.end}; a range is stored one table per partition",
+            hint="return a PartitionedResult with each partition's table",
+        )
+    return key_range.start
+
+
+def latest_materialization_metadata(
+    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None
+) -> dict[str, Any] | None:
+    """Metadata values of the latest materialization of an asset (and partition)."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=key, asset_partitions=[partition] if partition is not None else None
+        ),
+        limit=1,
+    ).records
+    if not records:
+        return None
+    materialization = records[0].asset_materialization
+    if materialization is None:
+        return None
+    return {name: value.value for name, value in materialization.metadata.items()}
+
+
+def run_materialization_metadata(
+    instance: dg.DagsterInstance, run_id: str, key: dg.AssetKey, partition: str | None
+) -> dict[str, Any] | None:
+    """Metadata values of an asset's materialization (of a partition) in one run."""
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=100_000
+    ).records
+    for record in reversed(records):
+        event = record.event_log_entry.dagster_event
+        if event is None or event.asset_key != key:
+            continue
+        materialization = event.step_materialization_data.materialization
+        if partition is None or materialization.partition == partition:
+            return {name: value.value for name, value in materialization.metadata.items()}
+    return None

@@ -1,0 +1,145 @@
+"""Data quality checks on step and output results, as Dagster asset checks.
+
+A check runs inside the step that produced the table (no second read of the data) and its
+result is recorded as an asset check evaluation; a blocking check that fails stops the
+downstream steps.
+
+NULLs are treated as SQL and dbt treat them:
+
+- ``not_null``: fails on each row where any listed column is NULL (observed: those rows).
+- ``unique``: rows where a listed column is NULL are ignored (NULLs are never equal, as in a
+  SQL UNIQUE constraint and dbt's ``unique``); fails when a value, or a combination of the
+  listed columns, occurs more than once (observed: how many such values).
+- ``accepted_values``: NULL passes (``NULL NOT IN (...)`` is not true, as in dbt); fails on
+  each row with a value outside the list (observed: those rows).
+- ``expression``: an aggregate that must be true; false fails, NULL (e.g. ``MIN(x) > 0`` over
+  no rows or only NULLs) passes, as in dbt's ``expression_is_true`` (observed: the value).
+- ``row_count``: the number of rows against ``min``/``max``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dagster as dg
+import pyarrow as pa
+
+from playbook_assets.core.errors import PlaybookError
+from playbook_assets.core.expressions import quote_identifier, resolve_column
+from playbook_assets.core.file_access import confined_connection
+from playbook_assets.core.spec import CheckSpec
+from playbook_assets.core.sql import sql_literal
+from playbook_assets.core.transforms import aggregate_table
+
+
+def check_specs(key: dg.AssetKey, checks: Sequence[CheckSpec]) -> list[dg.AssetCheckSpec]:
+    """The Dagster check specs of an asset."""
+    return [
+        dg.AssetCheckSpec(
+            name=check.check_name,
+            asset=key,
+            description=describe(check),
+            blocking=check.blocking,
+        )
+        for check in checks
+    ]
+
+
+def describe(check: CheckSpec) -> str:
+    """What a check requires, in words."""
+    if check.type == "row_count":
+        bounds = []
+        if check.min is not None:
+            bounds.append(f"at least {check.min}")
+        if check.max is not None:
+            bounds.append(f"at most {check.max}")
+        return f"{' and '.join(bounds)} rows"
+    if check.type == "not_null":
+        return f"no null in {', '.join(check.columns)}"
+    if check.type == "unique":
+        return f"{', '.join(check.columns)} unique"
+    if check.type == "accepted_values":
+        return f"{check.column} in {check.values}"
+    return f"{check.expression}"
+
+
+def evaluate(check: CheckSpec, table: pa.Table, key: dg.AssetKey) -> dg.AssetCheckResult:
+    """Run one check on the result table of the asset ``key``."""
+    severity = (
+        dg.AssetCheckSeverity.ERROR if check.severity == "error" else (dg.AssetCheckSeverity.WARN)
+    )
+    try:
+        passed, observed = _evaluate(check, table)
+    except PlaybookError as e:
+        return dg.AssetCheckResult(
+            asset_key=key,
+            check_name=check.check_name,
+            passed=False,
+            severity=severity,
+            description=f"the check could not run: {e}",
+            metadata={"error": str(e)},
+        )
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=check.check_name,
+        passed=passed,
+        severity=severity,
+        description=describe(check),
+        metadata={"observed": dg.MetadataValue.null() if observed is None else observed},
+    )
+
+
+def _evaluate(check: CheckSpec, table: pa.Table) -> tuple[bool, str | int | float | bool | None]:
+    """Whether the check passes, and what it observed (see the module doc for NULLs)."""
+    columns = table.column_names
+    if check.type == "row_count":
+        rows = table.num_rows
+        ok = (check.min is None or rows >= check.min) and (check.max is None or rows <= check.max)
+        return ok, rows
+    if check.type == "not_null":
+        names = [
+            quote_identifier(resolve_column(c, columns, "not_null check")) for c in check.columns
+        ]
+        nulls = _scalar(
+            table,
+            f"SELECT count(*) FROM checked WHERE {' OR '.join(f'{n} IS NULL' for n in names)}",
+        )
+        return nulls == 0, nulls
+    if check.type == "unique":
+        names = [
+            quote_identifier(resolve_column(c, columns, "unique check")) for c in check.columns
+        ]
+        listed = ", ".join(names)
+        duplicated = _scalar(
+            table,
+            f"SELECT count(*) FROM (SELECT {listed} FROM checked "
+            f"WHERE {' AND '.join(f'{n} IS NOT NULL' for n in names)} "
+            f"GROUP BY {listed} HAVING count(*) > 1)",
+        )
+        return duplicated == 0, duplicated
+    if check.type == "accepted_values":
+        column = quote_identifier(resolve_column(str(check.column), columns, "accepted_values"))
+        allowed = sql_literal(list(check.values), "duckdb")
+        outside = _scalar(
+            table,
+            f"SELECT count(*) FROM checked WHERE {column} IS NOT NULL "
+            f"AND {column} NOT IN ({allowed})",
+        )
+        return outside == 0, int(outside)
+    result = aggregate_table(table, [], [("passed", str(check.expression))])
+    value = result.column("passed")[0].as_py()
+    if value is not None and not isinstance(value, bool):
+        raise PlaybookError(
+            f"the expression gives {value!r}, not true or false",
+            hint="compare the aggregate with something, e.g. SUM(arr) > 0",
+        )
+    # As dbt's expression_is_true: only a false result fails; NULL (nothing to compare, e.g.
+    # MIN over no rows) passes, and is reported as observed null.
+    return value is not False, value
+
+
+def _scalar(table: pa.Table, sql: str) -> int:
+    with confined_connection() as connection:  # reads the registered table, no file
+        connection.register("checked", table)
+        row = connection.execute(sql).fetchone()
+    return int(row[0]) if row is not None else 0

@@ -1,0 +1,39 @@
+"""Building the code location's definitions from a config file and playbook folders."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import dagster as dg
+
+from playbook_assets.core.catalog import load_catalog
+from playbook_assets.core.config import load_config
+from playbook_assets.core.errors import PlaybookValidationError
+from playbook_assets.dagster_adapter.factory import build_definitions
+
+logger = logging.getLogger(__name__)
+
+
+def build_code_location(
+    template_dirs: Sequence[Path],
+    *,
+    config_path: str | None = None,
+    strict: bool = False,
+) -> dg.Definitions:
+    """Definitions for every valid playbook; broken ones are logged and shown as assets.
+
+    With ``strict``, any broken playbook makes loading fail instead (for CI).
+    """
+    config = load_config(config_path)
+    catalog = load_catalog(config, template_dirs)
+    if catalog.broken:
+        if strict:
+            errors = "\n".join(f"  {broken.error}" for broken in catalog.broken)
+            raise PlaybookValidationError(
+                f"{len(catalog.broken)} playbook(s) failed to load (strict mode):\n{errors}"
+            )
+        for broken in catalog.broken:
+            logger.error("playbook not loaded: %s", broken.error)
+    return build_definitions(catalog, config)

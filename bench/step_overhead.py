@@ -86,7 +86,8 @@ def _worker(config_path: str, repeats: int) -> dict[str, Any]:
     crm_db = config.connections["demo"].settings["database"]
     warehouse_db = config.connections["duckdb"].settings["database"]
 
-    from playbook_assets.core.steps import render_query, search_request
+    from playbook_assets.core.steps.query import render_query
+    from playbook_assets.core.steps.search import search_request
 
     search = search_request(steps["open_deals"], ResolutionContext(parameters, {}))  # type: ignore[arg-type]
 
@@ -98,7 +99,7 @@ def _worker(config_path: str, repeats: int) -> dict[str, Any]:
     deals = direct_search()
     rendered = render_query(
         steps["account_health"],  # type: ignore[arg-type]
-        spec,
+        spec.parameters,
         ResolutionContext(parameters, {"open_deals": deals}),
         "duckdb",
         bind_lists=True,

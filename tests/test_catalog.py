@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from playbook_assets.core.catalog import load_catalog, load_playbook_file, step_dependencies
+from playbook_assets.core.catalog import load_catalog, load_playbook_file
 from playbook_assets.core.config import load_config_file
 from playbook_assets.core.errors import PlaybookNotFoundError, PlaybookValidationError
+from playbook_assets.core.graph import step_dependencies
 from playbook_defs import TEMPLATES_DIR
 from tests.conftest import Project
 

@@ -22,6 +22,7 @@ import errno
 import hashlib
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,10 +168,11 @@ class PartitionedResult:
 
 
 def artifact_file(
-    base_dir: str | Path, key: dg.AssetKey, run_id: str, partition: str | None
+    base_dir: str | Path, asset_path: Sequence[str], run_id: str, partition: str | None
 ) -> Path:
-    """Where a run's result of an asset (and partition) is stored."""
-    folder = Path(base_dir, "data", *key.path)
+    """Where a run's result of an asset (its key's path: playbook and step or output, and a
+    partition) is stored."""
+    folder = Path(base_dir, "data", *asset_path)
     if partition is not None:
         folder = folder / partition_path_segment(partition)
     return folder / f"{run_id}.parquet"
@@ -214,7 +216,7 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
 
     def artifact_path(self, asset_key: dg.AssetKey, run_id: str, partition: str | None) -> Path:
         """Where a run's result of an asset (and partition) is stored."""
-        return artifact_file(self.base_dir, asset_key, run_id, partition)
+        return artifact_file(self.base_dir, asset_key.path, run_id, partition)
 
     def handle_output(
         self, context: dg.OutputContext, obj: EncodedTable | pa.Table | PartitionedResult

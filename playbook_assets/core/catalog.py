@@ -7,19 +7,16 @@ playbook is kept aside with its error, so one bad file never hides the others.
 
 from __future__ import annotations
 
-import graphlib
 import hashlib
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
 from pydantic import ValidationError
 
-from playbook_assets.connections.registry import connection_type
 from playbook_assets.core.config import ExecutorConfig
 from playbook_assets.core.errors import (
     PlaybookError,
@@ -29,45 +26,17 @@ from playbook_assets.core.errors import (
     did_you_mean,
     unknown_name_hint,
 )
-from playbook_assets.core.expressions import (
-    check_columns,
-    parse_condition,
-    parse_join_on,
-    parse_metric,
-)
-from playbook_assets.core.insights import check_insight
-from playbook_assets.core.parameters import coerce_parameter, resolve_parameters
-from playbook_assets.core.partitions import has_time, reference_names
-from playbook_assets.core.references import Reference, walk_references, whole_reference
-from playbook_assets.core.report_render.charts import check_charts
-from playbook_assets.core.spec import (
-    AggregateStep,
-    AnyStep,
-    AssetTrigger,
-    CheckSpec,
-    FileStep,
-    FileTrigger,
-    FilterStep,
-    GraphQLStep,
-    JoinStep,
-    MultiPartitions,
-    OutputSpec,
-    PlaybookFile,
-    PlaybookSpec,
-    QueryStep,
-    RequestStep,
-    SearchStep,
-    StaticPartitions,
-)
-from playbook_assets.core.sql import SqlTemplateError, placeholders
+from playbook_assets.core.graph import resolved_output_source
+from playbook_assets.core.spec import AssetTrigger, OutputSpec, PlaybookFile, PlaybookSpec
+from playbook_assets.core.steps.registry import STEP_TYPES
+from playbook_assets.core.validation import RESERVED_ASSET_NAMES, validate_playbook
 from playbook_assets.core.yaml_source import YamlDocument, load_yaml, load_yaml_file, read_bounded
 
-RESERVED_ASSET_NAMES = frozenset({"run_report"})
+__all__ = ["RESERVED_ASSET_NAMES", "BrokenPlaybook", "LoadedPlaybook", "PlaybookCatalog"]
 BROKEN_ASSET_NAME = "invalid_playbook"
 # What Dagster refuses in a group name and in a part of an asset key.
 _NOT_IN_ASSET_NAMES = re.compile(r"[^A-Za-z0-9_]")
 logger = logging.getLogger(__name__)
-STEP_TYPES = ("query", "search", "join", "aggregate", "filter", "request", "graphql", "read")
 
 
 @dataclass(frozen=True)
@@ -327,33 +296,23 @@ def _unknown_key_hint(key: str, loc: Sequence[Any]) -> str | None:
     from playbook_assets.core import spec as spec_module
 
     parents = [str(part) for part in loc[:-1] if isinstance(part, str)]
-    candidates: dict[str, type[spec_module.StrictModel]] = {
-        "query": spec_module.QueryStep,
-        "search": spec_module.SearchStep,
-        "join": spec_module.JoinStep,
-        "aggregate": spec_module.AggregateStep,
-        "filter": spec_module.FilterStep,
-        "request": spec_module.RequestStep,
-        "graphql": spec_module.GraphQLStep,
-        "read": spec_module.FileStep,
+    steps = {name: step_type.model for name, step_type in STEP_TYPES.items()}
+    others: dict[str, type[spec_module.StrictModel]] = {
+        "playbook": spec_module.PlaybookSpec,
+        "outputs": spec_module.OutputSpec,
+        "parameters": spec_module.ParameterSpec,
+        "filters": spec_module.SearchFilter,
+        "filter_groups": spec_module.SearchFilter,
+        "metrics": spec_module.MetricSpec,
+        "charts": spec_module.ChartSpec,
     }
     model: type[spec_module.StrictModel] | None = None
-    if parents and parents[-1] == "config" and len(parents) >= 2 and parents[-2] in candidates:
-        model = candidates[parents[-2]].model_fields["config"].annotation  # type: ignore[assignment]
-    elif parents and parents[-1] in candidates:
-        model = candidates[parents[-1]]
-    elif parents and parents[-1] == "playbook":
-        model = spec_module.PlaybookSpec
-    elif parents and parents[-1] == "outputs":
-        model = spec_module.OutputSpec
-    elif parents and parents[-1] == "parameters":
-        model = spec_module.ParameterSpec
-    elif parents and parents[-1] in {"filters", "filter_groups"}:
-        model = spec_module.SearchFilter
-    elif parents and parents[-1] == "metrics":
-        model = spec_module.MetricSpec
-    elif parents and parents[-1] == "charts":
-        model = spec_module.ChartSpec
+    if parents and parents[-1] == "config" and len(parents) >= 2 and parents[-2] in steps:
+        model = steps[parents[-2]].model_fields["config"].annotation  # type: ignore[assignment]
+    elif parents and parents[-1] in steps:
+        model = steps[parents[-1]]
+    elif parents:
+        model = others.get(parents[-1])
     if model is None:
         return None
     return unknown_name_hint(key, model.model_fields, "key")
@@ -370,344 +329,6 @@ def _guess_id(path: Path, config: ExecutorConfig) -> str | None:
         if isinstance(playbook_id, str):
             return playbook_id
     return path.stem
-
-
-def resolved_output_source(spec: PlaybookSpec, output: OutputSpec) -> str:
-    """The step id an output reads."""
-    source = output.source
-    if source is None:
-        for candidate in spec.outputs:
-            if candidate.type == "data" and candidate.source is not None:
-                source = candidate.source
-                break
-    if source is None:
-        raise PlaybookValidationError(
-            f"aggregate output '{output.name}' has no source and there is no data output",
-            hint="add 'source: ${steps.ID}'",
-        )
-    reference = whole_reference(source)
-    if reference is None or reference.kind != "steps" or reference.column is not None:
-        raise PlaybookValidationError(
-            f"output source must be a whole step result like ${{steps.ID}}, got '{source}'"
-        )
-    return reference.name
-
-
-def step_dependencies(
-    spec: PlaybookSpec, data: dict[str, list[str]] | None = None
-) -> dict[str, list[str]]:
-    """Each step's upstream steps: its ``${steps.*}`` references, then ``depends_on``
-    (``data``: the ``data_dependencies`` of the spec, when already worked out)."""
-    data = data if data is not None else data_dependencies(spec)
-    result: dict[str, list[str]] = {}
-    for step in spec.steps:
-        upstream = list(data[step.id])
-        upstream += [dep for dep in dict.fromkeys(step.depends_on) if dep not in upstream]
-        result[step.id] = upstream
-    return result
-
-
-def data_dependencies(spec: PlaybookSpec) -> dict[str, list[str]]:
-    """Each step's upstream steps whose results it reads (references only)."""
-    result: dict[str, list[str]] = {}
-    for step in spec.steps:
-        upstream: list[str] = []
-        for _, reference in walk_references(step.config.model_dump(mode="python")):
-            if reference.kind == "steps" and reference.name not in upstream:
-                upstream.append(reference.name)
-        result[step.id] = upstream
-    return result
-
-
-def validate_playbook(loaded: LoadedPlaybook, config: ExecutorConfig) -> None:
-    """Checks that need the whole playbook: names, references, cycles, SQL, expressions."""
-    spec = loaded.spec
-    document = loaded.document
-    step_ids = spec.step_ids
-
-    def at_step(index: int, *path: str | int) -> SourceLocation:
-        return document.location(("playbook", "steps", index, *path))
-
-    # Unique names.
-    seen: dict[str, int] = {}
-    for index, step_id in enumerate(step_ids):
-        if step_id in seen:
-            raise PlaybookValidationError(
-                f"duplicate step id '{step_id}'",
-                location=at_step(index, "id"),
-                hint="step ids must be unique in a playbook",
-            )
-        seen[step_id] = index
-    parameter_names: set[str] = set()
-    for index, parameter in enumerate(spec.parameters):
-        where = document.location(("playbook", "parameters", index))
-        if parameter.name in parameter_names:
-            raise PlaybookValidationError(f"duplicate parameter '{parameter.name}'", location=where)
-        parameter_names.add(parameter.name)
-        if parameter.default is not None:
-            try:
-                coerce_parameter(parameter, parameter.default, strict=True)
-            except PlaybookValidationError as e:
-                raise e.at(
-                    location=document.location(("playbook", "parameters", index, "default"))
-                ) from None
-    output_names: set[str] = set()
-    for index, output in enumerate(spec.outputs):
-        where = document.location(("playbook", "outputs", index, "name"))
-        if output.name in output_names or output.name in seen:
-            raise PlaybookValidationError(
-                f"output name '{output.name}' is already used by a step or output",
-                location=where,
-                hint="outputs and steps share one namespace (each becomes an asset)",
-            )
-        if output.name in RESERVED_ASSET_NAMES:
-            raise PlaybookValidationError(
-                f"'{output.name}' is reserved for the run report", location=where
-            )
-        output_names.add(output.name)
-    for index, step_id in enumerate(step_ids):
-        if step_id in RESERVED_ASSET_NAMES:
-            raise PlaybookValidationError(
-                f"'{step_id}' is reserved for the run report", location=at_step(index, "id")
-            )
-
-    # References and depends_on.
-    for index, step in enumerate(spec.steps):
-        config_data = step.config.model_dump(mode="python")
-        try:
-            references = list(walk_references(config_data))
-        except PlaybookError as e:
-            raise e.at(location=at_step(index, "config"), step=step.id) from None
-        for path, reference in references:
-            _check_reference(
-                loaded, reference, step.id, at_step(index, "config", *path), parameter_names
-            )
-        for dep_index, dep in enumerate(step.depends_on):
-            if dep not in seen:
-                raise PlaybookValidationError(
-                    f"depends_on names unknown step '{dep}'",
-                    location=at_step(index, "depends_on", dep_index),
-                    step=step.id,
-                    hint=unknown_name_hint(dep, step_ids, "step"),
-                )
-
-    # Cycles.
-    dependencies = step_dependencies(spec)
-    sorter = graphlib.TopologicalSorter(dependencies)
-    try:
-        order = list(sorter.static_order())
-    except graphlib.CycleError as e:
-        cycle = list(reversed(e.args[1]))
-        raise PlaybookValidationError(
-            f"dependency cycle: {' -> '.join(cycle)}",
-            location=at_step(step_ids.index(cycle[0])),
-            hint="remove one of these references or depends_on entries",
-        ) from e
-
-    _check_partition_columns(loaded, order, dependencies)
-
-    # Outputs.
-    for index, output in enumerate(spec.outputs):
-        where = document.location(("playbook", "outputs", index, "source"))
-        try:
-            source = resolved_output_source(spec, output)
-        except PlaybookValidationError as e:
-            raise e.at(location=where) from None
-        if source not in seen:
-            raise PlaybookValidationError(
-                f"output '{output.name}' reads unknown step '{source}'",
-                location=where,
-                hint=unknown_name_hint(source, step_ids, "step"),
-            )
-
-    # Step configuration: connections, SQL placeholders, expressions and known columns.
-    columns: dict[str, list[str] | None] = {}
-    by_id = {step.id: step for step in spec.steps}
-    for step_id in order:
-        step = by_id[step_id]
-        index = step_ids.index(step_id)
-        try:
-            columns[step_id] = _validate_step(loaded, step, index, config, columns)
-        except PlaybookError as e:
-            raise e.at(location=at_step(index), step=step_id) from None
-
-    aggregates = {
-        output.name: [metric.name for metric in output.metrics]
-        for output in spec.outputs
-        if output.type == "aggregate"
-    }
-    tables = [*(output.name for output in spec.outputs if output.type == "data"), *step_ids]
-    for index, text in enumerate(spec.insights):
-        try:
-            check_insight(
-                text, aggregates=aggregates, tables=tables, parameters=sorted(parameter_names)
-            )
-        except PlaybookError as e:
-            raise e.at(
-                location=document.location(("playbook", "insights", index)), field="insights"
-            ) from None
-    check_charts(spec, document, columns)
-
-    _validate_operations(loaded, columns)
-
-    for index, output in enumerate(spec.outputs):
-        if output.type != "aggregate":
-            continue
-        known = columns.get(resolved_output_source(spec, output))
-        for metric_index, metric in enumerate(output.metrics):
-            where = document.location(
-                ("playbook", "outputs", index, "metrics", metric_index, "expression")
-            )
-            try:
-                parsed = parse_metric(metric.expression)
-                if known is not None:
-                    check_columns(parsed, known, f"output '{output.name}'")
-            except PlaybookError as e:
-                raise e.at(location=where, field=f"metrics.{metric.name}") from None
-
-
-def _validate_operations(loaded: LoadedPlaybook, columns: Mapping[str, list[str] | None]) -> None:
-    """Checks, schedule and triggers."""
-    spec = loaded.spec
-    document = loaded.document
-    owners: list[tuple[tuple[str | int, ...], list[CheckSpec], list[str] | None]] = []
-    for index, step in enumerate(spec.steps):
-        owners.append((("steps", index), step.checks, columns.get(step.id)))
-    for index, output in enumerate(spec.outputs):
-        known = None if output.type == "aggregate" else columns.get(loaded.output_source(output))
-        if output.type == "aggregate":
-            known = [metric.name for metric in output.metrics]
-        owners.append((("outputs", index), output.checks, known))
-    for path, checks, known in owners:
-        names: set[str] = set()
-        for check_index, check in enumerate(checks):
-            where = document.location(("playbook", *path, "checks", check_index))
-            if check.check_name in names:
-                raise PlaybookValidationError(
-                    f"two checks are named '{check.check_name}'",
-                    location=where,
-                    hint="give one of them a 'name'",
-                )
-            names.add(check.check_name)
-            try:
-                if check.type == "expression":
-                    parsed = parse_metric(str(check.expression))
-                    if known is not None:
-                        check_columns(parsed, known, f"check '{check.check_name}'")
-                elif known is not None:
-                    for column in [*check.columns, *([check.column] if check.column else [])]:
-                        if column not in known:
-                            raise PlaybookValidationError(
-                                f"unknown column '{column}' in check '{check.check_name}'",
-                                hint=unknown_name_hint(column, known, "column"),
-                            )
-            except PlaybookError as e:
-                raise e.at(location=where, field="checks") from None
-
-    if spec.schedule is not None:
-        where = document.location(("playbook", "schedule"))
-        try:
-            dg.ScheduleDefinition(
-                name="validation",
-                cron_schedule=spec.schedule.cron,
-                job_name="validation",
-                execution_timezone=spec.schedule.timezone,
-            )
-        except dg.DagsterInvalidDefinitionError as e:
-            raise PlaybookValidationError(
-                f"invalid schedule: {e}",
-                location=where,
-                field="schedule",
-                hint="cron looks like '0 6 * * 1-5'; timezone like 'Europe/Paris'",
-            ) from e
-        try:
-            resolve_parameters(spec, spec.schedule.parameters, strict=True)
-        except PlaybookError as e:
-            raise e.at(location=where, field="schedule.parameters") from None
-
-    for index, trigger in enumerate(spec.triggers):
-        where = document.location(("playbook", "triggers", index))
-        if isinstance(trigger, FileTrigger):
-            if isinstance(spec.partitions, StaticPartitions | MultiPartitions):
-                raise PlaybookValidationError(
-                    "a file trigger cannot choose among static or two-dimensional partitions",
-                    location=where,
-                    field="triggers",
-                    hint="use it on an unpartitioned, time- or dynamically-partitioned playbook",
-                )
-            if "${" in trigger.path:
-                raise PlaybookValidationError(
-                    "a file trigger's path cannot contain ${...} references",
-                    location=where,
-                    field="triggers.path",
-                )
-            if trigger.parameter is not None:
-                parameter = spec.parameter(trigger.parameter)
-                if parameter is None or parameter.type != "string":
-                    raise PlaybookValidationError(
-                        f"the file trigger sets parameter '{trigger.parameter}', "
-                        "which must be declared with type: string",
-                        location=where,
-                        field="triggers.parameter",
-                        hint=unknown_name_hint(
-                            trigger.parameter, [p.name for p in spec.parameters], "parameter"
-                        ),
-                    )
-        elif trigger.asset.count("/") != 1:
-            raise PlaybookValidationError(
-                f"'{trigger.asset}' is not an asset key",
-                location=where,
-                field="triggers.asset",
-                hint="write playbook_id/step_or_output, e.g. presales_analysis/summary",
-            )
-
-
-def _check_partition_columns(
-    loaded: LoadedPlaybook, order: Sequence[str], dependencies: Mapping[str, list[str]]
-) -> None:
-    """``partition_column`` needs time partitions; a single-run backfill needs it on every
-    source step that reads the partition window and nothing partitioned: such a step runs
-    once over the whole range, and its result must be split per partition."""
-    spec = loaded.spec
-    document = loaded.document
-    time_partitioned = has_time(spec.partitions)
-    single_run = spec.partitions is not None and spec.partitions.backfill == "single_run"
-    partitioned: set[str] = set()
-    for step_id in order:
-        step = spec.step(step_id)
-        index = spec.step_ids.index(step_id)
-        if step.partition_column is not None and not time_partitioned:
-            raise PlaybookValidationError(
-                "partition_column needs time partitions (daily, weekly or monthly)",
-                location=document.location(("playbook", "steps", index, "partition_column")),
-                step=step_id,
-                field="partition_column",
-            )
-        reads = {
-            reference.name
-            for _, reference in walk_references(step.config.model_dump(mode="python"))
-            if reference.kind == "partition"
-        }
-        upstream_partitioned = any(name in partitioned for name in dependencies[step_id])
-        if reads or upstream_partitioned:
-            partitioned.add(step_id)
-        once_over_range = (
-            single_run
-            and reads
-            and reads <= {"start", "end"}
-            and not upstream_partitioned
-            and not isinstance(step, JoinStep | AggregateStep | FilterStep)
-        )
-        if once_over_range and step.partition_column is None:
-            raise PlaybookValidationError(
-                "a single-run backfill queries the whole range once, so this step's result "
-                "must be split per partition, and nothing says which column places a row",
-                location=document.location(("playbook", "steps", index)),
-                step=step_id,
-                field="partition_column",
-                hint="add 'partition_column: <the date or timestamp column of the result>' "
-                "to the step, or use backfill: per_partition",
-            )
 
 
 def check_asset_triggers(catalog: PlaybookCatalog) -> None:
@@ -732,216 +353,3 @@ def check_asset_triggers(catalog: PlaybookCatalog) -> None:
                     BrokenPlaybook(loaded.path, loaded.display_path, playbook_id, error)
                 )
                 break
-
-
-def _check_reference(
-    loaded: LoadedPlaybook,
-    reference: Reference,
-    step_id: str,
-    where: SourceLocation,
-    parameter_names: set[str],
-) -> None:
-    spec = loaded.spec
-    if reference.kind == "parameters" and reference.name not in parameter_names:
-        raise PlaybookValidationError(
-            f"unknown parameter '{reference.name}' in {reference.text}",
-            location=where,
-            step=step_id,
-            hint=unknown_name_hint(reference.name, parameter_names, "parameter"),
-        )
-    if reference.kind == "steps":
-        if reference.name == step_id:
-            raise PlaybookValidationError(
-                f"step refers to its own result in {reference.text}", location=where, step=step_id
-            )
-        if reference.name not in spec.step_ids:
-            raise PlaybookValidationError(
-                f"unknown step '{reference.name}' in {reference.text}",
-                location=where,
-                step=step_id,
-                hint=unknown_name_hint(reference.name, spec.step_ids, "step"),
-            )
-    if reference.kind == "partition":
-        names = reference_names(spec.partitions)
-        if not names:
-            raise PlaybookValidationError(
-                f"{reference.text} is used, but the playbook declares no partitions",
-                location=where,
-                step=step_id,
-                hint="add 'partitions:' to the playbook",
-            )
-        if reference.name not in names:
-            raise PlaybookValidationError(
-                f"{reference.text} is not available for these partitions",
-                location=where,
-                step=step_id,
-                hint=unknown_name_hint(reference.name, names, "partition value"),
-            )
-
-
-def _connection_for(step: QueryStep | SearchStep, config: ExecutorConfig, category: str) -> str:
-    name = step.connection or (
-        config.defaults.data_warehouse if category == "data_warehouse" else config.defaults.crm
-    )
-    if name not in config.connections:
-        raise PlaybookValidationError(
-            f"unknown connection '{name}'",
-            field="connection",
-            hint=unknown_name_hint(name, config.connections, "connection"),
-        )
-    actual = connection_type(config.connections[name]).category
-    if actual != category:
-        raise PlaybookValidationError(
-            f"connection '{name}' is a {actual.replace('_', ' ')}, "
-            f"but a {step.type} step needs a {category.replace('_', ' ')}",
-            field="connection",
-        )
-    return name
-
-
-def _validate_step(
-    loaded: LoadedPlaybook,
-    step: AnyStep,
-    index: int,
-    config: ExecutorConfig,
-    columns: Mapping[str, list[str] | None],
-) -> list[str] | None:
-    """Validate one step; return its result columns when they can be known before running."""
-    spec = loaded.spec
-    document = loaded.document
-
-    def where(*path: str | int) -> SourceLocation:
-        return document.location(("playbook", "steps", index, "config", *path))
-
-    if isinstance(step, QueryStep):
-        if step.connection is not None or config.connections:
-            _connection_for(step, config, "data_warehouse")
-        try:
-            names = placeholders(step.config.template)
-        except SqlTemplateError as e:
-            raise e.at(location=where("template"), field="config.template") from None
-        declared = {parameter.name for parameter in spec.parameters}
-        for name in names:
-            if name not in step.config.parameters and name not in declared:
-                raise PlaybookValidationError(
-                    f"placeholder '{{{{{name}}}}}' has no value",
-                    location=where("template"),
-                    field="config.template",
-                    hint=(
-                        f"add '{name}' under config.parameters; "
-                        + (unknown_name_hint(name, [*step.config.parameters, *declared], "name"))
-                    ),
-                )
-        for name in step.config.parameters:
-            if name not in names:
-                raise PlaybookValidationError(
-                    f"parameter '{name}' is not used by the template",
-                    location=where("parameters", name),
-                    field=f"config.parameters.{name}",
-                    hint=unknown_name_hint(name, names, "placeholder")
-                    if names
-                    else "the template has no {{placeholders}}",
-                )
-        return None
-
-    if isinstance(step, SearchStep):
-        if step.connection is not None or config.connections:
-            _connection_for(step, config, "crm")
-        if not step.config.properties:
-            return None
-        association_columns = [f"{_singular(name)}_id" for name in step.config.associations]
-        return ["hs_object_id", *step.config.properties, *association_columns]
-
-    if isinstance(step, RequestStep | GraphQLStep):
-        url = step.config.url.strip()
-        if not url.lower().startswith(("http://", "https://")):
-            raise PlaybookValidationError(
-                f"'{url}' is not an http(s) URL",
-                location=where("url"),
-                field="config.url",
-                hint="write the URL in full, e.g. https://api.example.com/v1/items",
-            )
-        return None
-
-    if isinstance(step, FileStep):
-        if "${" in step.config.path:
-            raise PlaybookValidationError(
-                "a file path cannot contain ${...} references",
-                location=where("path"),
-                field="config.path",
-                hint="file paths come only from the playbook, never from run-time values",
-            )
-        if step.config.format is None and not step.config.path.lower().endswith(
-            (".csv", ".tsv", ".txt", ".parquet", ".pq")
-        ):
-            raise PlaybookValidationError(
-                f"cannot tell the format of '{step.config.path}' from its extension",
-                location=where("path"),
-                field="config.format",
-                hint="add 'format: csv' or 'format: parquet'",
-            )
-        return None
-
-    if isinstance(step, JoinStep):
-        left_ref = whole_reference(step.config.left)
-        right_ref = whole_reference(step.config.right)
-        for side, reference in (("left", left_ref), ("right", right_ref)):
-            if reference is None or reference.kind != "steps" or reference.column is not None:
-                raise PlaybookValidationError(
-                    f"'{side}' must be a whole step result like ${{steps.ID}}",
-                    location=where(side),
-                    field=f"config.{side}",
-                )
-        assert left_ref is not None and right_ref is not None
-        left_columns = columns.get(left_ref.name)
-        right_columns = columns.get(right_ref.name)
-        try:
-            parse_join_on(step.config.on)
-        except PlaybookError as e:
-            raise e.at(location=where("on"), field="config.on") from None
-        if left_columns is None or right_columns is None:
-            return None
-        return [*left_columns, *(c for c in right_columns if c not in left_columns)]
-
-    if isinstance(step, AggregateStep | FilterStep):
-        reference = whole_reference(step.config.input)
-        if reference is None or reference.kind != "steps" or reference.column is not None:
-            raise PlaybookValidationError(
-                "'input' must be a whole step result like ${steps.ID}",
-                location=where("input"),
-                field="config.input",
-            )
-        known = columns.get(reference.name)
-        if isinstance(step, FilterStep):
-            try:
-                parsed = parse_condition(step.config.condition)
-                if known is not None:
-                    check_columns(parsed, known, f"input '{reference.name}'")
-            except PlaybookError as e:
-                raise e.at(location=where("condition"), field="config.condition") from None
-            return known
-        for group_index, group in enumerate(step.config.group_by):
-            if known is not None and group not in known:
-                raise PlaybookValidationError(
-                    f"unknown column '{group}' in group_by",
-                    location=where("group_by", group_index),
-                    field="config.group_by",
-                    hint=unknown_name_hint(group, known, "column"),
-                )
-        for metric_index, metric in enumerate(step.config.metrics):
-            try:
-                parsed = parse_metric(metric.expression)
-                if known is not None:
-                    check_columns(parsed, known, f"input '{reference.name}'")
-            except PlaybookError as e:
-                raise e.at(
-                    location=where("metrics", metric_index, "expression"),
-                    field=f"config.metrics.{metric.name}",
-                ) from None
-        return [*step.config.group_by, *(metric.name for metric in step.config.metrics)]
-    raise AssertionError(step)
-
-
-def _singular(object_type: str) -> str:
-    irregular = {"companies": "company"}
-    return irregular.get(object_type, object_type.removesuffix("s"))

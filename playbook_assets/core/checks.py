@@ -20,6 +20,7 @@ NULLs are treated as SQL and dbt treat them:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import dagster as dg
 import pyarrow as pa
@@ -143,3 +144,34 @@ def _scalar(table: pa.Table, sql: str) -> int:
         connection.register("checked", table)
         row = connection.execute(sql).fetchone()
     return int(row[0]) if row is not None else 0
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check on one table: whether it passed, what it observed."""
+
+    check: CheckSpec
+    passed: bool
+    observed: str | int | float | bool | None
+    description: str
+    error: str | None = None
+
+    @property
+    def entry(self) -> dict[str, object]:
+        """The check as the run report lists it (``asset`` is added by the caller)."""
+        return {
+            "check": self.check.check_name,
+            "passed": self.passed,
+            "severity": self.check.severity,
+            "description": self.description,
+            "observed": self.observed,
+        }
+
+
+def check_result(check: CheckSpec, table: pa.Table) -> CheckResult:
+    """Run one check on a table; a check that cannot run fails, saying why."""
+    try:
+        passed, observed = _evaluate(check, table)
+    except PlaybookError as e:
+        return CheckResult(check, False, None, f"the check could not run: {e}", error=str(e))
+    return CheckResult(check, passed, observed, describe(check))

@@ -26,9 +26,8 @@ from playbook_assets.core.catalog import BrokenPlaybook, LoadedPlaybook, Playboo
 from playbook_assets.core.checks import check_specs
 from playbook_assets.core.config import ExecutorConfig
 from playbook_assets.core.errors import PlaybookValidationError, unknown_name_hint
-from playbook_assets.core.execution import RunSettings
 from playbook_assets.core.parameters import coerce_parameter
-from playbook_assets.core.partitions import backfill_policy, partitions_definition
+from playbook_assets.core.plan import PlaybookPlan
 from playbook_assets.core.report import build_report
 from playbook_assets.core.run_records import (
     iter_runs,
@@ -39,13 +38,11 @@ from playbook_assets.core.run_records import (
 )
 from playbook_assets.core.spec import (
     AnyStep,
-    FileStep,
-    GraphQLStep,
     OutputSpec,
     ParameterSpec,
     PlaybookSpec,
-    RequestStep,
 )
+from playbook_assets.core.steps.registry import step_type
 from playbook_assets.dagster_adapter.automation import (
     playbook_schedule,
     playbook_sensors,
@@ -59,7 +56,9 @@ from playbook_assets.dagster_adapter.dagster_runs import (
     playbooks_of_run,
     run_info_of,
 )
-from playbook_assets.dagster_adapter.playbook_op import PlaybookPlan, run_playbook_op
+from playbook_assets.dagster_adapter.partitions import backfill_policy, partitions_definition
+from playbook_assets.dagster_adapter.playbook_op import run_playbook_op
+from playbook_assets.dagster_adapter.resources import RunSettings
 from playbook_assets.dagster_adapter.run_config import (
     REPORT_ASSET,
     TAG_PLAYBOOK,
@@ -267,16 +266,11 @@ def _pool(plan: PlaybookPlan) -> str | None:
 
 
 def _step_kind(step: Step, connection: str | None, config: ExecutorConfig) -> str:
-    if isinstance(step, RequestStep):
-        return "rest"
-    if isinstance(step, GraphQLStep):
-        return "graphql"
-    if isinstance(step, FileStep):
-        return step.config.format or step.config.path.lower().rsplit(".", 1)[-1]
-    if connection is None:
-        return "duckdb"
-    resource_class = connection_type(config.connections[connection]).resource_class
-    return resource_class.kind
+    """The kind an asset of a step shows: its connection's, its source's, else DuckDB's."""
+    connection_kind = None
+    if connection is not None:
+        connection_kind = connection_type(config.connections[connection]).resource_class.kind
+    return step_type(step).kind(step, connection_kind)
 
 
 @dataclass(frozen=True)

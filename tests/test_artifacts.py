@@ -25,11 +25,9 @@ from playbook_assets.core.catalog import load_catalog
 from playbook_assets.core.config import load_config_file
 from playbook_assets.core.errors import TerminalStepError
 from playbook_assets.core.run_records import iter_runs, load_run, prune_runs
-from playbook_assets.dagster_adapter.factory import (
-    build_definitions,
-    playbooks_of_run,
-    write_failed_run_record,
-)
+from playbook_assets.dagster_adapter.dagster_runs import playbooks_of_run
+from playbook_assets.dagster_adapter.factory import build_definitions
+from playbook_assets.dagster_adapter.run_record_sensor import write_failed_run_record
 from playbook_defs import TEMPLATES_DIR
 from tests.conftest import DemoFiles, Project, write_config
 

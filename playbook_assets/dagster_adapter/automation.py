@@ -39,7 +39,12 @@ from playbook_assets.core.spec import (
 )
 from playbook_assets.core.yaml_source import DEFAULT_LIMITS, YamlLimitError, YamlLimits, load_yaml
 from playbook_assets.dagster_adapter.partitions import partitions_definition
-from playbook_assets.dagster_adapter.run_config import ASSET_JOB, playbook_run_request
+from playbook_assets.dagster_adapter.run_config import (
+    ASSET_JOB,
+    AssetKeys,
+    asset_key,
+    playbook_run_request,
+)
 from playbook_assets.dagster_adapter.stale_runs import reap_dead_runs
 
 REQUEST_SUFFIXES = (".json", ".yaml", ".yml")
@@ -79,7 +84,9 @@ def latest_partition_keys(
     return list(partitions.get_partition_keys(dynamic_partitions_store=instance))
 
 
-def playbook_schedule(loaded: LoadedPlaybook) -> dg.ScheduleDefinition | None:
+def playbook_schedule(
+    loaded: LoadedPlaybook, asset_keys: AssetKeys = asset_key
+) -> dg.ScheduleDefinition | None:
     """The playbook's schedule, if it declares one."""
     spec = loaded.spec
     schedule = spec.schedule
@@ -88,14 +95,16 @@ def playbook_schedule(loaded: LoadedPlaybook) -> dg.ScheduleDefinition | None:
 
     def evaluate(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest | dg.SkipReason]:
         if spec.partitions is None:
-            yield playbook_run_request(spec, schedule.parameters)
+            yield playbook_run_request(spec, schedule.parameters, keys=asset_keys)
             return
         keys = latest_partition_keys(spec, context.instance, context.scheduled_execution_time)
         if not keys:
             yield dg.SkipReason("no complete partition yet")
             return
         for key in keys:
-            yield playbook_run_request(spec, schedule.parameters, partition_key=key)
+            yield playbook_run_request(
+                spec, schedule.parameters, partition_key=key, keys=asset_keys
+            )
 
     return dg.ScheduleDefinition(
         name=f"{spec.id}_schedule",
@@ -112,18 +121,22 @@ def playbook_schedule(loaded: LoadedPlaybook) -> dg.ScheduleDefinition | None:
     )
 
 
-def playbook_sensors(loaded: LoadedPlaybook) -> list[dg.SensorDefinition]:
+def playbook_sensors(
+    loaded: LoadedPlaybook, asset_keys: AssetKeys = asset_key
+) -> list[dg.SensorDefinition]:
     """The playbook's triggers as sensors."""
     sensors: list[dg.SensorDefinition] = []
     for index, trigger in enumerate(loaded.spec.triggers):
         if isinstance(trigger, FileTrigger):
-            sensors.append(file_sensor(loaded, trigger, index))
+            sensors.append(file_sensor(loaded, trigger, index, asset_keys))
         else:
-            sensors.append(asset_sensor(loaded, trigger, index))
+            sensors.append(asset_sensor(loaded, trigger, index, asset_keys))
     return sensors
 
 
-def file_sensor(loaded: LoadedPlaybook, trigger: FileTrigger, index: int) -> dg.SensorDefinition:
+def file_sensor(
+    loaded: LoadedPlaybook, trigger: FileTrigger, index: int, asset_keys: AssetKeys = asset_key
+) -> dg.SensorDefinition:
     """Runs the playbook once per new or changed file matching the trigger's glob."""
     spec = loaded.spec
     pattern = str(loaded.path.parent / trigger.path)
@@ -162,6 +175,7 @@ def file_sensor(loaded: LoadedPlaybook, trigger: FileTrigger, index: int) -> dg.
                     run_key=f"{path}:{stamp}",
                     partition_key=partition_key,
                     tags={"playbook/trigger_file": path},
+                    keys=asset_keys,
                 )
             )
         dynamic_requests = (
@@ -178,10 +192,12 @@ def file_sensor(loaded: LoadedPlaybook, trigger: FileTrigger, index: int) -> dg.
     return watch
 
 
-def asset_sensor(loaded: LoadedPlaybook, trigger: AssetTrigger, index: int) -> dg.SensorDefinition:
+def asset_sensor(
+    loaded: LoadedPlaybook, trigger: AssetTrigger, index: int, asset_keys: AssetKeys = asset_key
+) -> dg.SensorDefinition:
     """Runs the playbook when another playbook's step or output is materialized."""
     spec = loaded.spec
-    key = dg.AssetKey(trigger.asset.split("/"))
+    key = asset_keys(*trigger.asset.split("/"))
     own_partitions = partitions_definition(spec.partitions)
 
     @dg.asset_sensor(
@@ -212,6 +228,7 @@ def asset_sensor(loaded: LoadedPlaybook, trigger: AssetTrigger, index: int) -> d
             run_key=f"{trigger.asset}:{asset_event.run_id}:{partition}",
             partition_key=partition_key,
             tags={"playbook/triggered_by": trigger.asset},
+            keys=asset_keys,
         )
 
     return after
@@ -293,7 +310,10 @@ def _content_free(error: PlaybookValidationError) -> PlaybookValidationError:
 
 
 def validate_request(
-    data: Mapping[str, Any], catalog: PlaybookCatalog, instance: dg.DagsterInstance
+    data: Mapping[str, Any],
+    catalog: PlaybookCatalog,
+    instance: dg.DagsterInstance,
+    asset_keys: AssetKeys = asset_key,
 ) -> dg.RunRequest:
     """The run request for a valid request; raises PlaybookError for an invalid one."""
     loaded = catalog.get(str(data["playbook_id"]))
@@ -303,6 +323,7 @@ def validate_request(
         spec,
         data.get("parameters") or {},
         partition_key=str(partition) if partition is not None else None,
+        keys=asset_keys,
     )
     partitions = partitions_definition(spec.partitions)
     if partitions is not None:
@@ -320,6 +341,7 @@ def request_sensor(
     folder: Path,
     interval_seconds: int,
     limits: YamlLimits = DEFAULT_LIMITS,
+    asset_keys: AssetKeys = asset_key,
 ) -> dg.SensorDefinition:
     """Validates and launches run requests dropped in ``folder``.
 
@@ -344,7 +366,9 @@ def request_sensor(
         for path in request_files(folder):
             try:
                 stamp = path.lstat().st_mtime_ns
-                request = validate_request(read_request(path, limits), catalog, context.instance)
+                request = validate_request(
+                    read_request(path, limits), catalog, context.instance, asset_keys
+                )
             except FileNotFoundError:
                 continue  # taken by another evaluation meanwhile
             except Exception as e:

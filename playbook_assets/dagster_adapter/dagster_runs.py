@@ -41,7 +41,7 @@ def run_started_at(instance: dg.DagsterInstance, dagster_run_id: str) -> dt.date
 def playbooks_of_run(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
     """The playbooks a run covers: those of its selected assets, else those whose op ran."""
     if run.asset_selection:
-        return sorted({key.path[0] for key in run.asset_selection})
+        return sorted({key.path[-2] for key in run.asset_selection})
     started = instance.get_records_for_run(
         run.run_id, of_type=dg.DagsterEventType.STEP_START, limit=10_000
     ).records
@@ -52,7 +52,7 @@ def selected_names(run: dg.DagsterRun, playbook_id: str) -> set[str] | None:
     """The steps and outputs of a playbook a run selected (None: all of them)."""
     if not run.asset_selection:
         return None
-    return {key.path[1] for key in run.asset_selection if key.path[0] == playbook_id}
+    return {key.path[-1] for key in run.asset_selection if key.path[-2] == playbook_id}
 
 
 def run_partition(run: dg.DagsterRun) -> str | None:
@@ -132,10 +132,10 @@ def outcome_of_ended_run(
     for record in records:
         event = record.event_log_entry.dagster_event
         key = event.asset_key if event is not None else None
-        if event is None or key is None or len(key.path) != 2 or key.path[0] != loaded.id:
+        if event is None or key is None or len(key.path) < 2 or key.path[-2] != loaded.id:
             continue
         metadata = event.step_materialization_data.materialization.metadata
-        stored[key.path[1]] = {name: value.value for name, value in metadata.items()}
+        stored[key.path[-1]] = {name: value.value for name, value in metadata.items()}
     reason = f"the run ended before this finished: {error}"
 
     def chosen(name: str) -> bool:

@@ -51,6 +51,7 @@ from playbook_assets.dagster_adapter.resources import RunSettings
 from playbook_assets.dagster_adapter.run_config import (
     REPORT_ASSET,
     TAG_PLAYBOOK,
+    AssetKeys,
     asset_key,
     parameter_values,
 )
@@ -65,12 +66,15 @@ def output_name(key: dg.AssetKey) -> str:
     return key.to_python_identifier()
 
 
-def run_playbook_op(context: dg.AssetExecutionContext, plan: PlaybookPlan) -> Iterator[Any]:
-    """The op's body: the selected steps, then outputs, then the records and the report."""
+def run_playbook_op(
+    context: dg.AssetExecutionContext, plan: PlaybookPlan, keys: AssetKeys = asset_key
+) -> Iterator[Any]:
+    """The op's body: the selected steps, then outputs, then the records and the report
+    (``keys``: how the deployment keys the playbook's assets)."""
     spec = plan.loaded.spec
     settings: RunSettings = context.resources.run_settings
     _tag_run(context, spec.id, settings.in_process)
-    selected = {key.path[1] for key in context.selected_asset_keys}
+    selected = {key.path[-1] for key in context.selected_asset_keys}
     units = run_units(context, spec.partitions)
     given = context.op_execution_context.op_config or {}
     error: str | None = None
@@ -80,7 +84,7 @@ def run_playbook_op(context: dg.AssetExecutionContext, plan: PlaybookPlan) -> It
         parameters, error = dict(given), str(e)  # the report shows what was given
     run = PlaybookRun(
         plan,
-        _environment(context, plan, settings),
+        _environment(context, plan, settings, keys),
         selected=selected,
         units=units,
         parameters=parameters,
@@ -105,7 +109,7 @@ def run_playbook_op(context: dg.AssetExecutionContext, plan: PlaybookPlan) -> It
     }
     run_ids = {unit: info.run_id for unit, info in infos.items()}
     for event in run.run():
-        yield from _dagster_events(context, run, event, run_ids)
+        yield from _dagster_events(context, run, event, run_ids, keys)
     done = run_reports(run, infos)
     errors = run.step_errors()
     if run.error is not None or errors or any(r["status"] != "success" for r in done.reports):
@@ -122,11 +126,11 @@ def run_playbook_op(context: dg.AssetExecutionContext, plan: PlaybookPlan) -> It
             allow_retries=False,
         )
     if REPORT_ASSET in selected:
-        yield _report_result(context, run, done, settings.save_artifacts)
+        yield _report_result(context, run, done, settings.save_artifacts, keys)
 
 
 def _environment(
-    context: dg.AssetExecutionContext, plan: PlaybookPlan, settings: RunSettings
+    context: dg.AssetExecutionContext, plan: PlaybookPlan, settings: RunSettings, keys: AssetKeys
 ) -> RunEnvironment:
     """The run's environment from the op's context."""
     spec = plan.loaded.spec
@@ -136,10 +140,10 @@ def _environment(
     instance = context.instance
 
     def stored(step_id: str, partition: str | None) -> pa.Table:
-        return read_latest_result(instance, asset_key(spec.id, step_id), partition)
+        return read_latest_result(instance, keys(spec.id, step_id), partition)
 
     def cached(step_id: str, fingerprint: str, partition: str | None) -> CachedResult | None:
-        key = asset_key(spec.id, step_id)
+        key = keys(spec.id, step_id)
         return find_cached_result(instance, key, fingerprint, partition, context.log)
 
     return RunEnvironment(
@@ -156,9 +160,13 @@ def _environment(
 
 
 def _dagster_events(
-    context: dg.AssetExecutionContext, run: PlaybookRun, event: Event, run_ids: Mapping[str, str]
+    context: dg.AssetExecutionContext,
+    run: PlaybookRun,
+    event: Event,
+    run_ids: Mapping[str, str],
+    keys: AssetKeys,
 ) -> Iterator[Any]:
-    key = asset_key(run.spec.id, event.name)
+    key = keys(run.spec.id, event.name)
     if isinstance(event, ResultsReady):
         yield _output(context, run, key, event.results, run_ids)
     elif isinstance(event, ChecksDone):
@@ -192,7 +200,7 @@ def _output(
         assert unit.key is not None
         parts[unit.key] = result.value
         metadata: dict[str, Any] = {**result.metadata, RUN_ID_METADATA_KEY: run_ids[unit_id(unit)]}
-        path = run.artifact_path(str(key.path[1]), unit)
+        path = run.artifact_path(str(key.path[-1]), unit)
         if result.encoded is not None and path is not None:
             metadata[PATH_METADATA_KEY] = str(path)
             metadata[SHA256_METADATA_KEY] = result.encoded.sha256
@@ -240,10 +248,14 @@ def _check_result(key: dg.AssetKey, per_unit: Mapping[str, CheckResult]) -> dg.A
 
 
 def _report_result(
-    context: dg.AssetExecutionContext, run: PlaybookRun, done: RunReports, stored: bool
+    context: dg.AssetExecutionContext,
+    run: PlaybookRun,
+    done: RunReports,
+    stored: bool,
+    keys: AssetKeys,
 ) -> dg.MaterializeResult:
     """The run report asset's materialization: each partition's report in its metadata."""
-    key = asset_key(run.spec.id, REPORT_ASSET)
+    key = keys(run.spec.id, REPORT_ASSET)
     per_partition = []
     for unit, report in zip(run.units, done.reports, strict=True):
         view = done.views.get(report["run_id"])
@@ -289,7 +301,7 @@ def _tag_run(context: dg.AssetExecutionContext, playbook_id: str, in_process: bo
     run = context.run
     tags: dict[str, str] = {}
     if TAG_PLAYBOOK not in run.tags:
-        covered = sorted({key.path[0] for key in run.asset_selection or ()} or {playbook_id})
+        covered = sorted({key.path[-2] for key in run.asset_selection or ()} or {playbook_id})
         tags[TAG_PLAYBOOK] = ",".join(covered)
     if in_process and TAG_PID not in run.tags:
         tags.update(process_tags())

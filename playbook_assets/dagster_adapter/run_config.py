@@ -10,7 +10,7 @@ records them: ``{"ops": {<playbook id>: {"config": {<parameter>: <value>}}}}``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import dagster as dg
@@ -29,10 +29,14 @@ def asset_key(playbook_id: str, name: str) -> dg.AssetKey:
     return dg.AssetKey([playbook_id, name])
 
 
-def playbook_asset_keys(spec: PlaybookSpec) -> list[dg.AssetKey]:
+# How a deployment keys a playbook's assets (``translator.PlaybookTranslator.asset_key``).
+AssetKeys = Callable[[str, str], dg.AssetKey]
+
+
+def playbook_asset_keys(spec: PlaybookSpec, keys: AssetKeys = asset_key) -> list[dg.AssetKey]:
     """Every asset of a playbook: its steps, outputs and run report."""
     names = [*spec.step_ids, *(output.name for output in spec.outputs), REPORT_ASSET]
-    return [asset_key(spec.id, name) for name in names]
+    return [keys(spec.id, name) for name in names]
 
 
 def playbook_run_request(
@@ -42,13 +46,14 @@ def playbook_run_request(
     partition_key: str | None = None,
     run_key: str | None = None,
     tags: Mapping[str, str] | None = None,
+    keys: AssetKeys = asset_key,
 ) -> dg.RunRequest:
     """A request to run a whole playbook with the ``given`` parameters, the others taking
     their defaults (checked: a bad value raises ``PlaybookError``)."""
     values = resolve_parameters(spec, given)
     return dg.RunRequest(
         job_name=ASSET_JOB,
-        asset_selection=playbook_asset_keys(spec),
+        asset_selection=playbook_asset_keys(spec, keys),
         run_config=parameters_run_config(spec.id, run_config_values(spec, values)),
         partition_key=partition_key,
         run_key=run_key,

@@ -394,3 +394,35 @@ def test_a_failing_output_is_an_error_with_its_reason(
     _print_summary(report, shown)
     assert "outputs not produced:" in shown.getvalue()
     assert "error        totals: " in shown.getvalue()
+
+
+def test_a_translator_sets_keys_groups_owners_and_tags(project: Project) -> None:
+    from playbook_assets.dagster_adapter.translator import PlaybookTranslator
+
+    project.add_playbook("arr_by_segment.yaml", PLAYBOOK)
+    config = load_config_file(project.config_path)
+    catalog = load_catalog(config, [])
+    translator = PlaybookTranslator(
+        key_prefix=["acme"], group_name="revops", owners=["team:revops"], tags={"client": "acme"}
+    )
+    defs = build_definitions(catalog, config, translator=translator)
+    graph = defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert "acme/arr_by_segment/by_segment" in keys and "acme/arr_by_segment/run_report" in keys
+    node = graph.get(dg.AssetKey(["acme", "arr_by_segment", "by_segment"]))
+    assert node.group_name == "revops"
+    assert node.owners == ["team:revops"]
+    assert node.tags["client"] == "acme"
+    assert {key.path[-1] for key in node.parent_keys} == {"accounts"}
+    # The run is keyed the same way: the op finds its steps and stored results by the keys.
+    instance = dg.DagsterInstance.from_config(str(project.dagster_home))
+    job = defs.resolve_implicit_global_asset_job_def()
+    selection = [key for key in graph.get_all_asset_keys() if key.path[0] == "acme"]
+    result = job.execute_in_process(instance=instance, asset_selection=selection)
+    assert result.success
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert dg.AssetKey(["acme", "arr_by_segment", "totals"]) in materialized
+    (report,) = _records(project, result.run_id)
+    assert report["status"] == "success"
+    accounts = latest_table(instance, ["acme", "arr_by_segment", "accounts"])
+    assert report["steps"][0]["row_count"] == accounts.num_rows > 0

@@ -32,14 +32,13 @@ import pyarrow as pa
 from playbook_assets.core.artifacts import artifact_file, store_encoded
 from playbook_assets.core.checks import CheckResult, check_result
 from playbook_assets.core.errors import PlaybookError
-from playbook_assets.core.insights import table_facts
-from playbook_assets.core.models import CheckSpec, OutputSpec
+from playbook_assets.core.models import CheckSpec
 from playbook_assets.core.partitions import PartitionUnit, range_values, split_by_partition
 from playbook_assets.core.plan import Mode, PlaybookPlan
 from playbook_assets.core.references import ResolutionContext
-from playbook_assets.core.report import FACTS_METADATA_KEY, OutputOutcome
+from playbook_assets.core.report import FACTS_METADATA_KEY
 from playbook_assets.core.report_render.data import ReportTables
-from playbook_assets.core.results import ELAPSED_KEY, Result, build_result
+from playbook_assets.core.results import Result, build_result
 from playbook_assets.core.run_state import (
     RANGE,
     SHARED,
@@ -55,10 +54,9 @@ from playbook_assets.core.step_execution import (
     execute_step,
     failure_text,
 )
-from playbook_assets.core.transforms import aggregate_table
 
 # Metadata of a data output that its step's result already has (the same table).
-_SHARED_WITH_STEP = ("dagster/row_count", "dagster/column_schema", "preview", FACTS_METADATA_KEY)
+SHARED_WITH_STEP = ("dagster/row_count", "dagster/column_schema", "preview", FACTS_METADATA_KEY)
 
 
 @dataclass(frozen=True)
@@ -132,10 +130,12 @@ class PlaybookRun:
 
     def run(self) -> Iterator[Event]:
         """Run the steps, then the outputs (nothing when the run already failed)."""
+        from playbook_assets.core.run_outputs import run_outputs
+
         if self.error is not None:
             return
         yield from self.run_steps()
-        yield from self.run_outputs()
+        yield from run_outputs(self)
 
     def run_steps(self) -> Iterator[Event]:
         """Run the selected steps, each as soon as what it reads is ready, up to
@@ -194,7 +194,7 @@ class PlaybookRun:
         started = time.perf_counter()
         state = self.steps[step_id]
         try:
-            inputs = {name: self._table(name, unit) for name in self.plan.data_upstream[step_id]}
+            inputs = {name: self.table_of(name, unit) for name in self.plan.data_upstream[step_id]}
         except Exception as e:
             self._fail(step_id, e, started)
             state.pending -= 1
@@ -253,7 +253,7 @@ class PlaybookRun:
             if (state := self.steps.get(name)) is not None
         )
 
-    def _table(self, step_id: str, unit: str) -> pa.Table:
+    def table_of(self, step_id: str, unit: str) -> pa.Table:
         """A step's result for a partition: this run's, else its latest stored one."""
         state = self.steps.get(step_id)
         if state is not None:
@@ -300,14 +300,14 @@ class PlaybookRun:
         rows = sum(summary.rows for summary in state.summaries.values())
         self.env.log.info(f"step {step_id}: {rows:,} rows in {state.elapsed_ms:.1f} ms")
         try:
-            self._store(step_id, state.results)
+            self.store(step_id, state.results)
         except PlaybookError as e:  # a full disk, a folder that cannot be written
             e.at(location=self.loaded.step_location(step_id), step=step_id)
             self._fail(step_id, e, time.perf_counter())
             return
         yield ResultsReady(step_id, dict(state.results))
         checks = self.spec.step(step_id).checks
-        failed = yield from self._checks(step_id, checks, state.results, state.checks)
+        failed = yield from self.evaluate_checks(step_id, checks, state.results, state.checks)
         if failed:  # a failed blocking check fails its step: downstream steps skip
             state.error = "blocking check failed: " + "; ".join(failed)
             self.env.log.error(f"step {step_id} failed: {state.error}")
@@ -333,84 +333,6 @@ class PlaybookRun:
             self.env.log.error(f"step {step_id} failed: {state.error}")
         state.elapsed_ms += (time.perf_counter() - started) * 1000
 
-    # ---------------------------------------------------------------------------- outputs
-
-    def run_outputs(self) -> Iterator[Event]:
-        """Each selected output, for every partition, once its step is done."""
-        for output in self.selected_outputs:
-            source = self.loaded.output_source(output)
-            yield from self._output(output, source)
-            if source in self.steps:
-                self.steps[source].read()
-
-    def _output(self, output: OutputSpec, source: str) -> Iterator[Event]:
-        state = OutputState()
-        self.outputs[output.name] = state
-        blocker = self._output_blocker(source)
-        if blocker is not None:
-            self.env.log.warning(f"output {output.name} skipped: {blocker}")
-            state.outcomes = {
-                unit_id(u): OutputOutcome("skipped", reason=blocker) for u in self.units
-            }
-            return
-        results: dict[str, Result] = {}
-        try:
-            try:
-                for unit in self.units:
-                    results[unit_id(unit)] = self._output_result(output, source, unit_id(unit))
-            except PlaybookError as e:
-                raise e.at(field="metrics")
-            self._store(output.name, results)
-        except PlaybookError as e:
-            e.at(location=self.loaded.output_location(output.name))
-            self.env.log.error(f"output {output.name} failed: {e}")
-            state.outcomes = {unit_id(u): OutputOutcome("error", error=str(e)) for u in self.units}
-            return
-        yield ResultsReady(output.name, results)
-        yield from self._checks(output.name, output.checks, results, state.checks)
-        state.summaries = {unit: Summary.of(result) for unit, result in results.items()}
-        state.outcomes = {
-            unit: OutputOutcome(
-                "success", row_count=summary.rows, facts=summary.metadata.get(FACTS_METADATA_KEY)
-            )
-            for unit, summary in state.summaries.items()
-        }
-
-    def _output_blocker(self, source: str) -> str | None:
-        state = self.steps.get(source)
-        if state is None:
-            return None
-        if state.error is not None:
-            return f"step '{source}' failed"
-        if state.reason is not None:
-            return f"step '{source}' was skipped ({state.reason})"
-        return None
-
-    def _output_result(self, output: OutputSpec, source: str, unit: str) -> Result:
-        started = time.perf_counter()
-        state = self.steps.get(source)
-        step_result = state.result(unit) if state is not None else None
-        if output.type == "data" and step_result is not None:
-            # The same table as its step: same encoding, same facts, same data version.
-            metadata = {name: step_result.metadata[name] for name in _SHARED_WITH_STEP}
-            metadata[ELAPSED_KEY] = 0.0
-            return Result(step_result.table, step_result.encoded, metadata)
-        table = step_result.table if step_result is not None else self._table(source, unit)
-        store = self.artifacts_dir is not None
-        if output.type == "data":
-            elapsed = (time.perf_counter() - started) * 1000
-            return build_result(table, store=store, request=None, elapsed_ms=elapsed)
-        metrics = [(metric.name, metric.expression) for metric in output.metrics]
-        aggregated = aggregate_table(table, [], metrics)
-        facts = table_facts(aggregated)
-        return build_result(
-            aggregated,
-            store=store,
-            request=None,
-            elapsed_ms=(time.perf_counter() - started) * 1000,
-            facts={**facts, "values": facts["first"]},
-        )
-
     # ----------------------------------------------------------------- storing and checks
 
     def artifact_path(self, name: str, unit: PartitionUnit) -> Path | None:
@@ -419,7 +341,7 @@ class PlaybookRun:
             return None
         return artifact_file(self.artifacts_dir, [self.spec.id, name], self.run_id, unit.key)
 
-    def _store(self, name: str, results: Mapping[str, Result]) -> None:
+    def store(self, name: str, results: Mapping[str, Result]) -> None:
         """Store each partition's result now, so a write that fails (a full disk) fails its
         step or output, with the file named, instead of ending the run."""
         for unit in self.units:
@@ -428,7 +350,7 @@ class PlaybookRun:
             if result is not None and result.encoded is not None and path is not None:
                 store_encoded(result.encoded, path)
 
-    def _checks(
+    def evaluate_checks(
         self,
         name: str,
         checks: Sequence[CheckSpec],

@@ -388,10 +388,10 @@ def test_a_failing_output_is_an_error_with_its_reason(
     # A terminal shows the same, in words.
     import io
 
-    from playbook_assets.app.cli import _print_summary
+    from playbook_assets.app.cli import print_summary
 
     shown = io.StringIO()
-    _print_summary(report, shown)
+    print_summary(report, shown)
     assert "outputs not produced:" in shown.getvalue()
     assert "error        totals: " in shown.getvalue()
 

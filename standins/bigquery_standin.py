@@ -101,7 +101,6 @@ class Job:
     error: dict[str, str] | None = None
     result: pa.Table | None = None
     cursor: duckdb.DuckDBPyConnection | None = None
-    cancel_requested: bool = False
     interrupted: bool = False
     created: float = field(default_factory=time.time)
     finished: float | None = None
@@ -372,10 +371,8 @@ class BigQueryStandIn(LocalHttpServer):
         job = self._job(job_id)
         with self._lock:
             self.cancelled.append(job_id)
-            if job.state != "DONE":
-                job.cancel_requested = True
-                if job.cursor is not None:
-                    job.cursor.interrupt()
+            if job.state != "DONE" and job.cursor is not None:
+                job.cursor.interrupt()
         job.done_event.wait(5)
         return 200, {"kind": "bigquery#jobCancelResponse", "job": job.resource()}
 

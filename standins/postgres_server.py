@@ -44,7 +44,6 @@ class PostgresServer:
     port: int
     root: Path
     data_dir: Path
-    socket_dir: Path
     bin_dir: Path
     run_as: str | None
 
@@ -131,7 +130,6 @@ def start_server() -> PostgresServer:
             port=port,
             root=root,
             data_dir=data_dir,
-            socket_dir=root,
             bin_dir=bin_dir,
             run_as=run_as,
         )

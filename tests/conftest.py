@@ -1,4 +1,5 @@
-"""Shared fixtures: demo data generated once per session, and a throwaway project folder."""
+"""Shared fixtures: demo data generated once per session, and a throwaway project folder; and
+each test's kind (``unit``, ``integration``, ``e2e``) marked from the folder it lives in."""
 
 from __future__ import annotations
 
@@ -24,6 +25,36 @@ TEST_SCALE = 0.2
 
 for category in (dg.BetaWarning, dg.PreviewWarning):
     warnings.filterwarnings("ignore", category=category)
+
+TESTS_DIR = Path(__file__).resolve().parent
+# A test's kind is the first folder under tests/ (see the markers in pyproject.toml).
+KINDS = ("unit", "integration", "e2e")
+# Fixtures that start a service: a unit test may not use them, even indirectly.
+SERVICE_FIXTURES = frozenset({"postgres_server", "postgres_demo"})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its kind, before ``-m`` selects on it; refuse a test outside the
+    kind folders and a unit test that starts a service."""
+    problems: list[str] = []
+    for item in items:
+        path = item.path.resolve()
+        kind = path.relative_to(TESTS_DIR).parts[0] if path.is_relative_to(TESTS_DIR) else ""
+        if kind not in KINDS:
+            problems.append(
+                f"{item.nodeid}: put it under tests/unit, tests/integration or tests/e2e"
+            )
+            continue
+        item.add_marker(kind)
+        services = SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if kind == "unit" and services:
+            problems.append(
+                f"{item.nodeid}: a unit test starts no service, yet it uses "
+                f"{', '.join(sorted(services))}; move it to tests/integration"
+            )
+    if problems:
+        raise pytest.UsageError("\n".join(problems))
 
 
 @dataclass(frozen=True)

@@ -8,15 +8,14 @@ from collections.abc import Iterator
 import pytest
 
 from playbook_assets.connections.warehouses.postgres import PostgresWarehouse
-from tests.conftest import DemoFiles
-from tests.postgres_server import (
-    DEMO_DATABASE,
+from standins.postgres_server import (
     PostgresNotInstalledError,
     PostgresServer,
-    load_demo_database,
     start_server,
     stop_server,
 )
+from tests.conftest import DemoFiles
+from tests.postgres_demo import DEMO_DATABASE, load_demo_database
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 are its steps, outputs and run report, and whose config is the playbook's typed parameters
 with their defaults filled in (the launchpad shows and checks them)."""
 
-
 from collections.abc import Iterator
 from typing import Any
 

@@ -20,16 +20,18 @@ import pytest
 
 from playbook_assets.app.cli import EXIT_OK, EXIT_STEP_FAILED, main
 from playbook_assets.app.runner import execute_playbook
-from playbook_assets.core.artifacts import ArtifactIOManager, atomic_write_bytes, file_sha256
+from playbook_assets.core.artifacts import atomic_write_bytes, file_sha256
 from playbook_assets.core.catalog import load_catalog
 from playbook_assets.core.config import load_config_file
 from playbook_assets.core.errors import TerminalStepError
-from playbook_assets.core.run_records import iter_runs, load_run, prune_runs
+from playbook_assets.core.run_records import iter_runs, load_run
 from playbook_assets.dagster_adapter.factory import (
     build_definitions,
     playbooks_of_run,
     write_failed_run_record,
 )
+from playbook_assets.dagster_adapter.io_manager import ArtifactIOManager
+from playbook_assets.dagster_adapter.retention import prune_runs
 from playbook_defs import TEMPLATES_DIR
 from tests.conftest import DemoFiles, Project, write_config
 

@@ -376,7 +376,7 @@ def _run_and_report(request: RunRequest, args: argparse.Namespace) -> int:
 
 def _cmd_partitions_list(args: argparse.Namespace) -> int:
     from playbook_assets.app.runner import dagster_instance
-    from playbook_assets.core.partitions import partitions_definition
+    from playbook_assets.dagster_adapter.partitions import partitions_definition
 
     _, catalog = _load(args)
     spec = catalog.get(args.playbook_id).spec
@@ -509,7 +509,7 @@ def _cmd_artifacts_verify(args: argparse.Namespace) -> int:
 
 def _cmd_artifacts_prune(args: argparse.Namespace) -> int:
     from playbook_assets.app.runner import dagster_instance
-    from playbook_assets.core.run_records import prune_runs
+    from playbook_assets.dagster_adapter.retention import prune_runs
 
     config = load_config(args.config)
     result = prune_runs(

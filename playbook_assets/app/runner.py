@@ -22,7 +22,6 @@ from playbook_assets.core.errors import (
     unknown_name_hint,
 )
 from playbook_assets.core.parameters import resolve_parameters
-from playbook_assets.core.partitions import partitions_definition
 from playbook_assets.core.report import RECORD_ERRORS_KEY, REPORTS_KEY, build_report
 from playbook_assets.core.run_records import RunRecordNotStoredError, write_run_record
 from playbook_assets.core.spec import DynamicPartitions, PlaybookSpec
@@ -39,6 +38,7 @@ from playbook_assets.dagster_adapter.factory import (
     build_definitions,
     effective_connections,
 )
+from playbook_assets.dagster_adapter.partitions import partitions_definition
 from playbook_assets.dagster_adapter.run_config import (
     REPORT_ASSET,
     TAG_PLAYBOOK,

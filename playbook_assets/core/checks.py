@@ -1,8 +1,8 @@
-"""Data quality checks on step and output results, as Dagster asset checks.
+"""Data quality checks on step and output results: what each one requires, and its result.
 
-A check runs inside the step that produced the table (no second read of the data) and its
-result is recorded as an asset check evaluation; a blocking check that fails stops the
-downstream steps.
+A check runs inside the step that produced the table (no second read of the data); the Dagster
+adapter records its result as an asset check evaluation, and a blocking check that fails stops
+the downstream steps.
 
 NULLs are treated as SQL and dbt treat them:
 
@@ -19,9 +19,9 @@ NULLs are treated as SQL and dbt treat them:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
-import dagster as dg
 import pyarrow as pa
 
 from playbook_assets.core.errors import PlaybookError
@@ -31,18 +31,19 @@ from playbook_assets.core.spec import CheckSpec
 from playbook_assets.core.sql import sql_literal
 from playbook_assets.core.transforms import aggregate_table
 
+Observed = str | int | float | bool | None
 
-def check_specs(key: dg.AssetKey, checks: Sequence[CheckSpec]) -> list[dg.AssetCheckSpec]:
-    """The Dagster check specs of an asset."""
-    return [
-        dg.AssetCheckSpec(
-            name=check.check_name,
-            asset=key,
-            description=describe(check),
-            blocking=check.blocking,
-        )
-        for check in checks
-    ]
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The result of one check on one table: whether it passed, what it observed, what it
+    requires (or why it could not run: ``error``) and how bad a failure is."""
+
+    passed: bool
+    observed: Observed
+    description: str
+    severity: Literal["error", "warn"]
+    error: str | None = None
 
 
 def describe(check: CheckSpec) -> str:
@@ -63,33 +64,25 @@ def describe(check: CheckSpec) -> str:
     return f"{check.expression}"
 
 
-def evaluate(check: CheckSpec, table: pa.Table, key: dg.AssetKey) -> dg.AssetCheckResult:
-    """Run one check on the result table of the asset ``key``."""
-    severity = (
-        dg.AssetCheckSeverity.ERROR if check.severity == "error" else (dg.AssetCheckSeverity.WARN)
-    )
+def evaluate(check: CheckSpec, table: pa.Table) -> CheckResult:
+    """Run one check on a result table. A check that cannot run (a column the table lacks, an
+    expression that is not true or false) fails, with the reason in ``error``."""
     try:
         passed, observed = _evaluate(check, table)
     except PlaybookError as e:
-        return dg.AssetCheckResult(
-            asset_key=key,
-            check_name=check.check_name,
+        return CheckResult(
             passed=False,
-            severity=severity,
+            observed=None,
             description=f"the check could not run: {e}",
-            metadata={"error": str(e)},
+            severity=check.severity,
+            error=str(e),
         )
-    return dg.AssetCheckResult(
-        asset_key=key,
-        check_name=check.check_name,
-        passed=passed,
-        severity=severity,
-        description=describe(check),
-        metadata={"observed": dg.MetadataValue.null() if observed is None else observed},
+    return CheckResult(
+        passed=passed, observed=observed, description=describe(check), severity=check.severity
     )
 
 
-def _evaluate(check: CheckSpec, table: pa.Table) -> tuple[bool, str | int | float | bool | None]:
+def _evaluate(check: CheckSpec, table: pa.Table) -> tuple[bool, Observed]:
     """Whether the check passes, and what it observed (see the module doc for NULLs)."""
     columns = table.column_names
     if check.type == "row_count":

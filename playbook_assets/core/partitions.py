@@ -1,11 +1,12 @@
-"""Playbook partitions as Dagster partitions, and the ``${partition.*}`` values of a run.
+"""The ``${partition.*}`` values of a run, and splitting a range's result per partition.
 
 ``${partition.key}`` is the partition key; for time partitions ``${partition.start}`` (first
 day, inclusive) and ``${partition.end}`` (the day after the last, exclusive) are dates, so a
 query reads ``WHERE day >= {{start}} AND day < {{end}}``. With two dimensions each one's key
 is ``${partition.<dimension>}``, and start/end come from the time dimension if there is one.
 A run over a range of partitions (a single-run backfill) gives each partition what a run of
-that partition alone would: see ``run_units`` and ``split_by_partition``.
+that partition alone would: see ``PartitionUnit`` and ``split_by_partition``; the Dagster
+adapter's ``partitions`` module makes Dagster partitions of them.
 """
 
 from __future__ import annotations
@@ -15,55 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from playbook_assets.core.errors import (
-    PlaybookValidationError,
-    TerminalStepError,
-    unknown_name_hint,
-)
-from playbook_assets.core.spec import (
-    DynamicPartitions,
-    MultiPartitions,
-    PartitionsSpec,
-    StaticPartitions,
-    TimePartitions,
-)
-
-
-def _single(spec: TimePartitions | StaticPartitions | DynamicPartitions) -> dg.PartitionsDefinition:
-    if isinstance(spec, StaticPartitions):
-        return dg.StaticPartitionsDefinition(spec.values)
-    if isinstance(spec, DynamicPartitions):
-        return dg.DynamicPartitionsDefinition(name=spec.name)
-    kinds: dict[str, Any] = {
-        "daily": dg.DailyPartitionsDefinition,
-        "weekly": dg.WeeklyPartitionsDefinition,
-        "monthly": dg.MonthlyPartitionsDefinition,
-    }
-    return kinds[spec.type](
-        start_date=spec.start, timezone=spec.timezone, end_offset=spec.end_offset
-    )
-
-
-def partitions_definition(spec: PartitionsSpec | None) -> dg.PartitionsDefinition | None:
-    """The Dagster partitions of a playbook's assets (None when it is not partitioned)."""
-    if spec is None:
-        return None
-    if isinstance(spec, MultiPartitions):
-        return dg.MultiPartitionsDefinition(
-            {name: _single(dimension) for name, dimension in spec.dimensions.items()}
-        )
-    return _single(spec)
-
-
-def backfill_policy(spec: PartitionsSpec | None) -> dg.BackfillPolicy | None:
-    """One run per partition (Dagster's default) or one run for the whole range."""
-    if spec is not None and spec.backfill == "single_run":
-        return dg.BackfillPolicy.single_run()
-    return None
+from playbook_assets.core.errors import TerminalStepError, unknown_name_hint
+from playbook_assets.core.spec import MultiPartitions, PartitionsSpec, TimePartitions
 
 
 def has_time(spec: PartitionsSpec | None) -> bool:
@@ -95,50 +52,13 @@ class PartitionUnit:
     window: tuple[dt.datetime, dt.datetime] | None = None
 
 
-def run_units(
-    context: dg.AssetExecutionContext, spec: PartitionsSpec | None
-) -> list[PartitionUnit]:
-    """The partitions the running op covers, each on its own: one for an unpartitioned
-    playbook or a one-partition run, one per partition for a run over a range (a single-run
-    backfill), so that each partition gets exactly what a run of it alone would give."""
-    if spec is None:
-        return [PartitionUnit(None, None)]
-    if context.has_partition_key:
-        key = context.partition_key
-        values: dict[str, Any] = {"key": str(key)}
-        if isinstance(spec, MultiPartitions) and isinstance(key, dg.MultiPartitionKey):
-            values.update(key.keys_by_dimension)
-        window = None
-        if has_time(spec):
-            time_window = context.partition_time_window
-            window = (time_window.start, time_window.end)
-            values["start"], values["end"] = _as_date(window[0]), _as_date(window[1])
-        return [PartitionUnit(str(key), values, window)]
-    definition = partitions_definition(spec)
-    if isinstance(spec, MultiPartitions):
-        raise PlaybookValidationError(
-            "a run over a range of two-dimensional partitions is not supported",
-            hint="launch one run per partition",
-        )
-    units: list[PartitionUnit] = []
-    for key in context.partition_keys:
-        values = {"key": key}
-        window = None
-        if isinstance(definition, dg.TimeWindowPartitionsDefinition):
-            time_window = definition.time_window_for_partition_key(key)
-            window = (time_window.start, time_window.end)
-            values["start"], values["end"] = _as_date(window[0]), _as_date(window[1])
-        units.append(PartitionUnit(key, values, window))
-    return units
-
-
 def range_values(units: Sequence[PartitionUnit]) -> dict[str, Any]:
     """``${partition.start}``/``${partition.end}`` of a whole range of time partitions: the
     first one's start and the last one's end (a step that declares ``partition_column`` reads
     the range once and its result is split per partition)."""
     first, last = units[0].window, units[-1].window
     assert first is not None and last is not None
-    return {"start": _as_date(first[0]), "end": _as_date(last[1])}
+    return {"start": window_value(first[0]), "end": window_value(last[1])}
 
 
 def split_by_partition(
@@ -186,7 +106,7 @@ def split_by_partition(
 def _bound(moment: dt.datetime, kind: pa.DataType) -> pa.Scalar:
     """A window boundary as a scalar comparable with a column of type ``kind``."""
     if pa.types.is_date(kind):
-        if _as_date(moment) != moment.date():
+        if window_value(moment) != moment.date():
             raise TerminalStepError(
                 "the partitions do not start at midnight, so a date column cannot place rows",
                 hint="use a timestamp column as partition_column",
@@ -198,8 +118,9 @@ def _bound(moment: dt.datetime, kind: pa.DataType) -> pa.Scalar:
     return pa.scalar(moment, kind)
 
 
-def _as_date(moment: dt.datetime) -> dt.date | dt.datetime:
-    # Day, week and month boundaries are midnights: dates read naturally in SQL.
+def window_value(moment: dt.datetime) -> dt.date | dt.datetime:
+    """A partition window's boundary as ``${partition.start}``/``end`` give it: a date at
+    midnight (day, week and month boundaries; dates read naturally in SQL), else the moment."""
     if (moment.hour, moment.minute, moment.second, moment.microsecond) == (0, 0, 0, 0):
         return moment.date()
     return moment

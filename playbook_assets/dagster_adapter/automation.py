@@ -29,7 +29,6 @@ import dagster as dg
 from playbook_assets.core.artifacts import atomic_write_bytes
 from playbook_assets.core.catalog import LoadedPlaybook, PlaybookCatalog
 from playbook_assets.core.errors import PlaybookError, PlaybookValidationError
-from playbook_assets.core.partitions import partitions_definition
 from playbook_assets.core.spec import (
     AssetTrigger,
     DynamicPartitions,
@@ -39,6 +38,7 @@ from playbook_assets.core.spec import (
     TimePartitions,
 )
 from playbook_assets.core.yaml_source import DEFAULT_LIMITS, YamlLimitError, YamlLimits, load_yaml
+from playbook_assets.dagster_adapter.partitions import partitions_definition
 from playbook_assets.dagster_adapter.run_config import ASSET_JOB, playbook_run_request
 from playbook_assets.dagster_adapter.stale_runs import reap_dead_runs
 

@@ -21,22 +21,13 @@ from typing import Any
 import dagster as dg
 
 from playbook_assets.connections.registry import build_resource, connection_type
-from playbook_assets.core.artifacts import ArtifactIOManager
 from playbook_assets.core.catalog import BrokenPlaybook, LoadedPlaybook, PlaybookCatalog
-from playbook_assets.core.checks import check_specs
 from playbook_assets.core.config import ExecutorConfig
 from playbook_assets.core.errors import PlaybookValidationError, unknown_name_hint
 from playbook_assets.core.execution import RunSettings
 from playbook_assets.core.parameters import coerce_parameter
-from playbook_assets.core.partitions import backfill_policy, partitions_definition
 from playbook_assets.core.report import build_report
-from playbook_assets.core.run_records import (
-    iter_runs,
-    manifest_file,
-    prune_runs,
-    run_artifacts,
-    write_run_record,
-)
+from playbook_assets.core.run_records import iter_runs, manifest_file, write_run_record
 from playbook_assets.core.spec import (
     AnyStep,
     FileStep,
@@ -46,6 +37,7 @@ from playbook_assets.core.spec import (
     PlaybookSpec,
     RequestStep,
 )
+from playbook_assets.dagster_adapter.asset_checks import check_specs
 from playbook_assets.dagster_adapter.automation import (
     playbook_schedule,
     playbook_sensors,
@@ -59,7 +51,10 @@ from playbook_assets.dagster_adapter.dagster_runs import (
     playbooks_of_run,
     run_info_of,
 )
+from playbook_assets.dagster_adapter.io_manager import ArtifactIOManager, run_artifacts
+from playbook_assets.dagster_adapter.partitions import backfill_policy, partitions_definition
 from playbook_assets.dagster_adapter.playbook_op import PlaybookPlan, run_playbook_op
+from playbook_assets.dagster_adapter.retention import prune_runs
 from playbook_assets.dagster_adapter.run_config import (
     REPORT_ASSET,
     TAG_PLAYBOOK,

@@ -45,20 +45,13 @@ from playbook_assets.core.artifacts import (
     EncodedTable,
     PartitionedResult,
     artifact_file,
-    read_latest_result,
     store_encoded,
 )
 from playbook_assets.core.catalog import LoadedPlaybook, data_dependencies, step_dependencies
-from playbook_assets.core.checks import evaluate as evaluate_check
 from playbook_assets.core.errors import PlaybookError
 from playbook_assets.core.execution import RunSettings, StepRun, build_output, execute_step
 from playbook_assets.core.insights import table_facts
-from playbook_assets.core.partitions import (
-    PartitionUnit,
-    range_values,
-    run_units,
-    split_by_partition,
-)
+from playbook_assets.core.partitions import PartitionUnit, range_values, split_by_partition
 from playbook_assets.core.references import ResolutionContext, walk_references
 from playbook_assets.core.report import (
     CACHED_AT_KEY,
@@ -91,7 +84,10 @@ from playbook_assets.core.spec import (
     SearchStep,
 )
 from playbook_assets.core.transforms import aggregate_table
+from playbook_assets.dagster_adapter.asset_checks import evaluate_check
 from playbook_assets.dagster_adapter.dagster_runs import TAG_RERUN_OF, run_started_at
+from playbook_assets.dagster_adapter.io_manager import read_latest_result
+from playbook_assets.dagster_adapter.partitions import run_units
 from playbook_assets.dagster_adapter.run_config import (
     REPORT_ASSET,
     TAG_PLAYBOOK,

@@ -1,5 +1,5 @@
-"""The artifact store: step and output results as Parquet files, written through a Dagster
-I/O manager, each with its sha256, byte size and row count.
+"""The artifact store: step and output results as Parquet files, each with its sha256, byte
+size and row count (the Dagster adapter's I/O manager stores through it).
 
 Layout under ``artifacts.directory``::
 
@@ -25,12 +25,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import Field
 
 from playbook_assets.core.errors import ArtifactChecksumError, ArtifactWriteError, TerminalStepError
 
@@ -191,110 +188,6 @@ def store_encoded(encoded: EncodedTable, path: Path) -> None:
     encoded.stored_at.append(path)
 
 
-def _encoded(obj: EncodedTable | pa.Table, key: dg.AssetKey) -> EncodedTable:
-    if isinstance(obj, EncodedTable):
-        return obj
-    if not isinstance(obj, pa.Table):
-        raise TerminalStepError(
-            f"{key.to_user_string()} returned {type(obj).__name__}, not an Arrow table"
-        )
-    return encode_table(obj)
-
-
-class ArtifactIOManager(dg.ConfigurableIOManager):
-    """Stores each step and output result as zstd Parquet under ``<base_dir>/data/``.
-
-    One immutable file per asset, partition and run
-    (``data/<playbook>/<asset>/[<partition>/]<dagster run id>.parquet``), with its path,
-    sha256, byte size and row count in the materialization metadata. A run over a range of
-    partitions stores one file per partition (``PartitionedResult``). A step that runs
-    without its upstream in the same run reads the upstream's latest materialization of the
-    same partition.
-    """
-
-    base_dir: str = Field(description="Root folder of the artifact store.")
-
-    def artifact_path(self, asset_key: dg.AssetKey, run_id: str, partition: str | None) -> Path:
-        """Where a run's result of an asset (and partition) is stored."""
-        return artifact_file(self.base_dir, asset_key.path, run_id, partition)
-
-    def handle_output(
-        self, context: dg.OutputContext, obj: EncodedTable | pa.Table | PartitionedResult
-    ) -> None:
-        """Store a result and record where it is and what it hashes to."""
-        key = context.asset_key
-        if isinstance(obj, PartitionedResult):
-            expected = set(context.asset_partition_keys)
-            if set(obj.parts) != expected:
-                raise TerminalStepError(
-                    f"{key.to_user_string()}: results for partitions {sorted(obj.parts)} "
-                    f"where the run covers {sorted(expected)}"
-                )
-            for partition, part in obj.parts.items():
-                store_encoded(
-                    _encoded(part, key), self.artifact_path(key, context.run_id, partition)
-                )
-            return
-        encoded = _encoded(obj, key)
-        partition = _partition_of(context) if context.has_asset_partitions else None
-        path = self.artifact_path(key, context.run_id, partition)
-        store_encoded(encoded, path)
-        context.add_output_metadata(
-            {
-                PATH_METADATA_KEY: dg.MetadataValue.path(str(path)),
-                SHA256_METADATA_KEY: dg.MetadataValue.text(encoded.sha256),
-                BYTES_METADATA_KEY: dg.MetadataValue.int(encoded.size),
-            }
-        )
-
-    def load_input(self, context: dg.InputContext) -> pa.Table:
-        """Read a stored result: the upstream run's, else the latest materialization's
-        (what ``Definitions.load_asset_value`` returns), after checking its sha256; over a
-        range of partitions, every partition's rows."""
-        key = context.asset_key
-        if context.has_asset_partitions and len(context.asset_partition_keys) > 1:
-            return pa.concat_tables(
-                [
-                    read_latest_result(context.instance, key, partition)
-                    for partition in context.asset_partition_keys
-                ]
-            )
-        partition = _partition_of(context) if context.has_asset_partitions else None
-        upstream = context.upstream_output
-        run_id = upstream.run_id if upstream is not None else None
-        metadata = (
-            run_materialization_metadata(context.instance, run_id, key, partition)
-            if run_id
-            else None
-        )
-        if metadata is not None and PATH_METADATA_KEY in metadata:
-            return read_verified_table(
-                Path(str(metadata[PATH_METADATA_KEY])),
-                metadata.get(SHA256_METADATA_KEY),
-                key.to_user_string(),
-            )
-        return read_latest_result(context.instance, key, partition)
-
-
-def read_latest_result(
-    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None
-) -> pa.Table:
-    """The table of an asset's latest stored materialization (of a partition), refused
-    unless its bytes match the sha256 recorded in that materialization."""
-    metadata = latest_materialization_metadata(instance, key, partition)
-    if metadata is None or PATH_METADATA_KEY not in metadata:
-        where = f" (partition {partition})" if partition else ""
-        raise TerminalStepError(
-            f"no stored result of {key.to_user_string()}{where}",
-            hint="materialize the upstream step first (or run the whole playbook)",
-        )
-    return read_verified_table(
-        Path(str(metadata[PATH_METADATA_KEY])),
-        metadata.get(SHA256_METADATA_KEY),
-        key.to_user_string(),
-    )
-
-
 def read_verified_table(path: Path, expected_sha256: str | None, what: str) -> pa.Table:
     """The table stored at ``path``, once its bytes match ``expected_sha256``.
 
@@ -325,50 +218,3 @@ def read_verified_table(path: Path, expected_sha256: str | None, what: str) -> p
             hint="materialize it again; `playbook artifacts verify --all` lists changed files",
         )
     return pq.read_table(pa.BufferReader(data))
-
-
-def _partition_of(context: dg.OutputContext | dg.InputContext) -> str:
-    """The one partition of a result: a range is stored one partition at a time."""
-    key_range = context.asset_partition_key_range
-    if key_range.start != key_range.end:
-        raise TerminalStepError(
-            f"{context.asset_key.to_user_string()}: one result for the partitions "
-            f"{key_range.start} to {key_range.end}; a range is stored one table per partition",
-            hint="return a PartitionedResult with each partition's table",
-        )
-    return key_range.start
-
-
-def latest_materialization_metadata(
-    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None
-) -> dict[str, Any] | None:
-    """Metadata values of the latest materialization of an asset (and partition)."""
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(
-            asset_key=key, asset_partitions=[partition] if partition is not None else None
-        ),
-        limit=1,
-    ).records
-    if not records:
-        return None
-    materialization = records[0].asset_materialization
-    if materialization is None:
-        return None
-    return {name: value.value for name, value in materialization.metadata.items()}
-
-
-def run_materialization_metadata(
-    instance: dg.DagsterInstance, run_id: str, key: dg.AssetKey, partition: str | None
-) -> dict[str, Any] | None:
-    """Metadata values of an asset's materialization (of a partition) in one run."""
-    records = instance.get_records_for_run(
-        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=100_000
-    ).records
-    for record in reversed(records):
-        event = record.event_log_entry.dagster_event
-        if event is None or event.asset_key != key:
-            continue
-        materialization = event.step_materialization_data.materialization
-        if partition is None or materialization.partition == partition:
-            return {name: value.value for name, value in materialization.metadata.items()}
-    return None

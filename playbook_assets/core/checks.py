@@ -19,10 +19,8 @@ NULLs are treated as SQL and dbt treat them:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-import dagster as dg
 import pyarrow as pa
 
 from playbook_assets.core.errors import PlaybookError
@@ -31,19 +29,6 @@ from playbook_assets.core.file_access import confined_connection
 from playbook_assets.core.spec import CheckSpec
 from playbook_assets.core.sql import sql_literal
 from playbook_assets.core.transforms import aggregate_table
-
-
-def check_specs(key: dg.AssetKey, checks: Sequence[CheckSpec]) -> list[dg.AssetCheckSpec]:
-    """The Dagster check specs of an asset."""
-    return [
-        dg.AssetCheckSpec(
-            name=check.check_name,
-            asset=key,
-            description=describe(check),
-            blocking=check.blocking,
-        )
-        for check in checks
-    ]
 
 
 def describe(check: CheckSpec) -> str:
@@ -62,32 +47,6 @@ def describe(check: CheckSpec) -> str:
     if check.type == "accepted_values":
         return f"{check.column} in {check.values}"
     return f"{check.expression}"
-
-
-def evaluate(check: CheckSpec, table: pa.Table, key: dg.AssetKey) -> dg.AssetCheckResult:
-    """Run one check on the result table of the asset ``key``."""
-    severity = (
-        dg.AssetCheckSeverity.ERROR if check.severity == "error" else (dg.AssetCheckSeverity.WARN)
-    )
-    try:
-        passed, observed = _evaluate(check, table)
-    except PlaybookError as e:
-        return dg.AssetCheckResult(
-            asset_key=key,
-            check_name=check.check_name,
-            passed=False,
-            severity=severity,
-            description=f"the check could not run: {e}",
-            metadata={"error": str(e)},
-        )
-    return dg.AssetCheckResult(
-        asset_key=key,
-        check_name=check.check_name,
-        passed=passed,
-        severity=severity,
-        description=describe(check),
-        metadata={"observed": dg.MetadataValue.null() if observed is None else observed},
-    )
 
 
 def _evaluate(check: CheckSpec, table: pa.Table) -> tuple[bool, str | int | float | bool | None]:

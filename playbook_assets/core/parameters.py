@@ -20,7 +20,7 @@ import datetime as dt
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -219,50 +219,77 @@ def _coerce_element(spec: ParameterSpec, item: Any, strict: bool) -> Any:
 def _coerce(kind: ParameterType, value: Any) -> Any:
     if value is None:
         return None
-    if kind == "string":
-        if isinstance(value, bool | list | dict):
-            raise TypeError("not a string")
-        return str(value)
-    if kind == "number":
-        return _number(value, exact_float=True)
-    if kind == "integer":
-        number = _number(value, exact_float=False)
-        if isinstance(number, float):
-            if not number.is_integer():
-                raise ValueError("not an integer")
-            return int(number)
-        return number
-    if kind == "boolean":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-            return value.strip().lower() in _TRUE
-        raise ValueError("not a boolean")
-    if kind == "array":
-        if isinstance(value, list | tuple):
-            return list(value)
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                parsed = json.loads(text)
-                if isinstance(parsed, list):
-                    return parsed
-                raise ValueError("not a list")
-            return [item.strip() for item in text.split(",") if item.strip()]
-        raise TypeError("not a list")
-    if kind == "date":
-        if isinstance(value, dt.datetime):
-            return value.date()
-        if isinstance(value, dt.date):
-            return value
-        if isinstance(value, str):
-            return dt.date.fromisoformat(value.strip())
-        raise TypeError("not a date")
-    if kind == "identifier":
-        if not isinstance(value, str) or not _DOTTED_IDENTIFIER.fullmatch(value.strip()):
-            raise ValueError("not an identifier")
-        return value.strip()
-    raise AssertionError(kind)
+    return _COERCERS[kind](value)
+
+
+def _to_string(value: Any) -> str:
+    if isinstance(value, bool | list | dict):
+        raise TypeError("not a string")
+    return str(value)
+
+
+def _to_number(value: Any) -> int | float:
+    return _number(value, exact_float=True)
+
+
+def _to_integer(value: Any) -> int:
+    number = _number(value, exact_float=False)
+    if isinstance(number, float):
+        if not number.is_integer():
+            raise ValueError("not an integer")
+        return int(number)
+    return number
+
+
+def _to_boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError("not a boolean")
+
+
+def _to_array(value: Any) -> list[Any]:
+    if isinstance(value, list | tuple):
+        return list(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            parsed = json.loads(text)
+            if isinstance(parsed, list):
+                return parsed
+            raise ValueError("not a list")
+        return [item.strip() for item in text.split(",") if item.strip()]
+    raise TypeError("not a list")
+
+
+def _to_date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        return dt.date.fromisoformat(value.strip())
+    raise TypeError("not a date")
+
+
+def _to_identifier(value: Any) -> str:
+    if not isinstance(value, str) or not _DOTTED_IDENTIFIER.fullmatch(value.strip()):
+        raise ValueError("not an identifier")
+    return value.strip()
+
+
+# One coercer per declared type: each returns the value in its Python type, or raises
+# ValueError/TypeError (``coerce_parameter`` turns them into the message users see).
+_COERCERS: Mapping[ParameterType, Callable[[Any], Any]] = {
+    "string": _to_string,
+    "number": _to_number,
+    "integer": _to_integer,
+    "boolean": _to_boolean,
+    "array": _to_array,
+    "date": _to_date,
+    "identifier": _to_identifier,
+}
 
 
 def _number(value: Any, *, exact_float: bool) -> int | float:

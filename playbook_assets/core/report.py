@@ -23,6 +23,7 @@ from typing import Any, Literal
 from playbook_assets.core.catalog import LoadedPlaybook, display_path
 from playbook_assets.core.insights import default_insights, json_value, render_insight
 from playbook_assets.core.parameters import to_json_value
+from playbook_assets.core.spec import PlaybookSpec
 
 FACTS_METADATA_KEY = "facts"
 CACHED_RUN_KEY = "cached_from_run_id"
@@ -114,6 +115,43 @@ def build_report(
 ) -> dict[str, Any]:
     """The run report of a run of a playbook (one partition of it)."""
     spec = loaded.spec
+    steps = _step_entries(spec, outcome)
+    outputs, default = _output_entries(spec, outcome)
+    report: dict[str, Any] = {
+        "playbook_id": spec.id,
+        "playbook_name": spec.name,
+        "playbook_version": spec.version,
+        "executed_at": run.started.isoformat().replace("+00:00", "Z"),
+        "run_id": run.run_id,
+        "dagster_run_id": run.dagster_run_id,
+        "status": "success" if _succeeded(outcome, steps, outputs) else "failed",
+        "steps": steps,
+        "summary": _summary(steps),
+        "outputs": outputs,
+        "checks": list(outcome.checks),
+        "insights": _insights(spec, outcome, default, run.parameters),
+        "artifact_path": None,
+        "metadata": {
+            "data_warehouse": run.data_warehouse,
+            "crm": run.crm,
+            "parameters_used": {k: to_json_value(v) for k, v in run.parameters.items()},
+            "playbook_file": loaded.display_path,
+            "playbook_sha256": loaded.sha256,
+        },
+    }
+    if outcome.error is not None:
+        report["error"] = outcome.error
+    if run.partition is not None:
+        report["partition"] = run.partition
+    if run.rerun_of:
+        report["metadata"]["rerun_of"] = run.rerun_of
+    if artifacts_dir is not None:
+        report["artifact_path"] = display_path(artifacts_dir / f"{run.run_id}.json")
+    return report
+
+
+def _step_entries(spec: PlaybookSpec, outcome: RunOutcome) -> list[dict[str, Any]]:
+    """The report's ``steps``: every step of the playbook, in order, selected or not."""
     steps: list[dict[str, Any]] = []
     for step in spec.steps:
         step_outcome = outcome.steps.get(step.id) or StepOutcome("not_selected")
@@ -133,18 +171,17 @@ def build_report(
         if step_outcome.cached_from is not None:
             entry["cached_from"] = dict(step_outcome.cached_from)
         steps.append(entry)
+    return steps
 
-    facts: dict[str, Mapping[str, Any]] = {
-        name: known.facts
-        for name, known in [*outcome.steps.items(), *outcome.outputs.items()]
-        if known.facts is not None
-    }
+
+def _output_entries(spec: PlaybookSpec, outcome: RunOutcome) -> tuple[dict[str, Any], list[str]]:
+    """The report's ``outputs``, and the default insights of the outputs that succeeded."""
     outputs: dict[str, Any] = {}
     default: list[str] = []
     has_aggregates = any(output.type == "aggregate" for output in spec.outputs)
     for output in spec.outputs:
         output_outcome = outcome.outputs.get(output.name) or OutputOutcome("not_selected")
-        entry = {"type": output.type, "status": output_outcome.status}
+        entry: dict[str, Any] = {"type": output.type, "status": output_outcome.status}
         if output_outcome.status == "success":
             output_facts = output_outcome.facts or {}
             if output.type == "aggregate":
@@ -162,64 +199,59 @@ def build_report(
         if output_outcome.reason is not None:
             entry["reason"] = output_outcome.reason
         outputs[output.name] = entry
+    return outputs, default
+
+
+def _insights(
+    spec: PlaybookSpec,
+    outcome: RunOutcome,
+    default: list[str],
+    parameters: Mapping[str, Any],
+) -> list[str]:
+    """The playbook's own insights rendered (those whose values exist), else the defaults: the
+    outputs', or each step's row count when the playbook has no outputs."""
+    facts: dict[str, Mapping[str, Any]] = {
+        name: known.facts
+        for name, known in [*outcome.steps.items(), *outcome.outputs.items()]
+        if known.facts is not None
+    }
+    if spec.insights:
+        rendered = [render_insight(text, facts, parameters) for text in spec.insights]
+        return [text for text in rendered if text is not None]
     if not spec.outputs:
-        default = [
+        return [
             f"{step.title}: {facts[step.id]['row_count']:,} rows"
             for step in spec.steps
             if step.id in facts
         ]
-    if spec.insights:
-        rendered = [render_insight(text, facts, run.parameters) for text in spec.insights]
-        insights = [text for text in rendered if text is not None]
-    else:
-        insights = default
+    return default
 
+
+def _succeeded(
+    outcome: RunOutcome, steps: Sequence[Mapping[str, Any]], outputs: Mapping[str, Any]
+) -> bool:
+    """Whether every step and output the run ran succeeded (a cached step counts), and
+    nothing stopped the run."""
     ran = [entry for entry in steps if entry["status"] != "not_selected"]
     ran_outputs = [entry for entry in outputs.values() if entry["status"] != "not_selected"]
-    succeeded = (
+    return (
         outcome.error is None
         and all(entry["status"] in {"success", "cached"} for entry in ran)
         and all(entry["status"] == "success" for entry in ran_outputs)
     )
-    report: dict[str, Any] = {
-        "playbook_id": spec.id,
-        "playbook_name": spec.name,
-        "playbook_version": spec.version,
-        "executed_at": run.started.isoformat().replace("+00:00", "Z"),
-        "run_id": run.run_id,
-        "dagster_run_id": run.dagster_run_id,
-        "status": "success" if succeeded else "failed",
-        "steps": steps,
-        "summary": {
-            "total_steps": len(steps),
-            "successful_steps": sum(1 for s in steps if s["status"] in {"success", "cached"}),
-            "cached_steps": _count(steps, "cached"),
-            "failed_steps": _count(steps, "error"),
-            "skipped_steps": _count(steps, "skipped"),
-            "not_selected_steps": _count(steps, "not_selected"),
-            "total_execution_time_ms": round(sum(s["execution_time_ms"] for s in steps), 1),
-        },
-        "outputs": outputs,
-        "checks": list(outcome.checks),
-        "insights": insights,
-        "artifact_path": None,
-        "metadata": {
-            "data_warehouse": run.data_warehouse,
-            "crm": run.crm,
-            "parameters_used": {k: to_json_value(v) for k, v in run.parameters.items()},
-            "playbook_file": loaded.display_path,
-            "playbook_sha256": loaded.sha256,
-        },
+
+
+def _summary(steps: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The report's ``summary``: how many steps ended how, and their total time."""
+    return {
+        "total_steps": len(steps),
+        "successful_steps": sum(1 for s in steps if s["status"] in {"success", "cached"}),
+        "cached_steps": _count(steps, "cached"),
+        "failed_steps": _count(steps, "error"),
+        "skipped_steps": _count(steps, "skipped"),
+        "not_selected_steps": _count(steps, "not_selected"),
+        "total_execution_time_ms": round(sum(s["execution_time_ms"] for s in steps), 1),
     }
-    if outcome.error is not None:
-        report["error"] = outcome.error
-    if run.partition is not None:
-        report["partition"] = run.partition
-    if run.rerun_of:
-        report["metadata"]["rerun_of"] = run.rerun_of
-    if artifacts_dir is not None:
-        report["artifact_path"] = display_path(artifacts_dir / f"{run.run_id}.json")
-    return report
 
 
 def _count(steps: Sequence[Mapping[str, Any]], status: str) -> int:

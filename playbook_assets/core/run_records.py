@@ -5,7 +5,8 @@ A run writes ``<run_id>.json`` (the run report), ``<run_id>.manifest.json`` (eve
 with its path, sha256, rows and bytes; the playbook id, version, file hash and the hash of its
 copy; the resolved parameters and the connections used) and ``<run_id>.playbook.yaml`` (the
 playbook as it ran). The manifest is written last: a report without one is an incomplete
-record, which ``verify_store`` reports.
+record, which ``verify_store`` reports. Pruning old runs asks the Dagster instance which files
+are still the latest materializations (``dagster_adapter.retention``).
 """
 
 from __future__ import annotations
@@ -14,21 +15,12 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
-
-from playbook_assets.core.artifacts import (
-    BYTES_METADATA_KEY,
-    PATH_METADATA_KEY,
-    SHA256_METADATA_KEY,
-    atomic_write_bytes,
-    file_sha256,
-    latest_materialization_metadata,
-)
+from playbook_assets.core.artifacts import atomic_write_bytes, file_sha256
 from playbook_assets.core.catalog import LoadedPlaybook
 from playbook_assets.core.errors import (
     ArtifactChecksumError,
@@ -66,36 +58,6 @@ def json_bytes(data: Any) -> bytes:
     from playbook_assets.core.report import json_default
 
     return (json.dumps(data, indent=2, default=json_default) + "\n").encode()
-
-
-def run_artifacts(
-    instance: dg.DagsterInstance, dagster_run_id: str, playbook_id: str
-) -> list[dict[str, Any]]:
-    """Every artifact a run stored for a playbook, from its materializations."""
-    records = instance.get_records_for_run(
-        dagster_run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=100_000
-    ).records
-    artifacts: list[dict[str, Any]] = []
-    for record in records:
-        event = record.event_log_entry.dagster_event
-        if event is None or event.asset_key is None or event.asset_key.path[0] != playbook_id:
-            continue
-        materialization = event.step_materialization_data.materialization
-        metadata = {name: value.value for name, value in materialization.metadata.items()}
-        if PATH_METADATA_KEY not in metadata:
-            continue
-        entry: dict[str, Any] = {
-            "asset": event.asset_key.to_user_string(),
-            "partition": materialization.partition,
-            "path": str(metadata[PATH_METADATA_KEY]),
-            "sha256": metadata.get(SHA256_METADATA_KEY),
-            "rows": metadata.get("dagster/row_count"),
-            "bytes": metadata.get(BYTES_METADATA_KEY),
-        }
-        if "cached_from_run_id" in metadata:
-            entry["cached_from"] = metadata["cached_from_run_id"]
-        artifacts.append(entry)
-    return artifacts
 
 
 class RunRecordNotStoredError(ArtifactWriteError):
@@ -288,14 +250,6 @@ def verify_run(record: RunRecord) -> list[Problem]:
     return problems
 
 
-# A run's files that no record lists are left this long after the run ended before they
-# count as leftovers: a failed run launched from the UI gets its record from a sensor, a
-# little after the run's end.
-LEFTOVER_GRACE = dt.timedelta(hours=1)
-# ``artifacts.atomic_write_bytes``'s temporary files: ``.<name>.tmp-<pid of the writer>``.
-_TEMPORARY_FILE = re.compile(r"\..+\.tmp-(\d+)")
-
-
 @dataclass(frozen=True)
 class Verification:
     """The outcome of verifying one stored run."""
@@ -359,153 +313,6 @@ def checked_playbook_copy(record: RunRecord) -> Path:
             hint=f"`playbook artifacts verify {record.run_id}` shows the run's files",
         )
     return copy
-
-
-@dataclass
-class PruneResult:
-    """What a prune removed (or would remove) and what it kept for the cached fallback."""
-
-    removed_runs: list[str] = field(default_factory=list)
-    removed_files: list[Path] = field(default_factory=list)
-    kept_latest: list[Path] = field(default_factory=list)
-    # Left by interrupted runs: temporary files and results no run record lists.
-    removed_leftovers: list[Path] = field(default_factory=list)
-
-
-def prune_runs(
-    artifacts_dir: Path,
-    retention_days: int,
-    instance: dg.DagsterInstance,
-    *,
-    now: dt.datetime | None = None,
-    dry_run: bool = False,
-) -> PruneResult:
-    """Remove runs older than ``retention_days``, keeping every file that is still the
-    latest materialization of its asset and partition (the cached fallback reads them).
-
-    Also removes what interrupted runs left (``removed_leftovers``): temporary files whose
-    writing process has ended, and results and reports of finished runs that no manifest
-    lists (``LEFTOVER_GRACE`` after the run's end), never a file of a run still in progress
-    nor the latest materialization of an asset. Writers are checked on this host: the
-    artifacts folder is meant to be written from one machine.
-    """
-    now = now or dt.datetime.now(dt.UTC)
-    cutoff = now - dt.timedelta(days=retention_days)
-    result = PruneResult()
-    latest_cache: dict[tuple[str, str | None], str | None] = {}
-
-    def latest_path(asset: str, partition: str | None) -> str | None:
-        key = (asset, partition)
-        if key not in latest_cache:
-            metadata = latest_materialization_metadata(
-                instance, dg.AssetKey.from_user_string(asset), partition
-            )
-            found = metadata.get(PATH_METADATA_KEY) if metadata else None
-            latest_cache[key] = str(found) if found is not None else None
-        return latest_cache[key]
-
-    for record in iter_runs(artifacts_dir):
-        if record.executed_at >= cutoff:
-            continue
-        protected = {
-            artifact["path"]
-            for artifact in record.manifest["artifacts"]
-            if latest_path(artifact["asset"], artifact.get("partition")) == artifact["path"]
-        }
-        result.removed_runs.append(record.run_id)
-        for path in record.files():
-            if str(path) in protected:
-                result.kept_latest.append(path)
-                continue
-            if path.exists():
-                result.removed_files.append(path)
-                if not dry_run:
-                    path.unlink()
-    for path in _leftovers(artifacts_dir, instance, now, latest_path):
-        result.removed_leftovers.append(path)
-        if not dry_run:
-            path.unlink(missing_ok=True)
-    return result
-
-
-def _leftovers(
-    artifacts_dir: Path,
-    instance: dg.DagsterInstance,
-    now: dt.datetime,
-    latest_path: Callable[[str, str | None], str | None],
-) -> Iterator[Path]:
-    """Files of interrupted runs (see ``prune_runs``)."""
-    from playbook_assets.dagster_adapter.stale_runs import process_running_since
-
-    listed: set[Path] = set()
-    for record in iter_runs(artifacts_dir):
-        listed.update(record.files())
-        listed.update(Path(artifact["path"]) for artifact in record.manifest["artifacts"])
-    grace_start = (now - LEFTOVER_GRACE).timestamp()
-    for path in sorted(artifacts_dir.rglob(".*.tmp-*")):
-        match = _TEMPORARY_FILE.fullmatch(path.name)
-        if match is None or not path.is_file():
-            continue
-        if not process_running_since(int(match.group(1)), path.stat().st_mtime):
-            yield path
-    # A report or playbook copy without its manifest: its record was never completed.
-    for path in sorted(artifacts_dir.glob("run_*")):
-        run_id = path.name.removesuffix(PLAYBOOK_SUFFIX).removesuffix(".json")
-        if (
-            path.name in {f"{run_id}.json", f"{run_id}{PLAYBOOK_SUFFIX}"}
-            and RUN_ID_PATTERN.fullmatch(run_id)
-            and not manifest_file(artifacts_dir, run_id).exists()
-            and path.stat().st_mtime < grace_start
-        ):
-            yield path
-    ended: dict[str, bool] = {}
-    for path in sorted((artifacts_dir / "data").rglob("*.parquet")):
-        if path in listed:
-            continue
-        dagster_run_id = path.stem
-        if dagster_run_id not in ended:
-            ended[dagster_run_id] = _ended_before(instance, dagster_run_id, grace_start, path)
-        if not ended[dagster_run_id]:
-            continue
-        if not _is_latest(instance, dagster_run_id, path, latest_path):
-            yield path
-
-
-def _ended_before(
-    instance: dg.DagsterInstance, dagster_run_id: str, timestamp: float, path: Path
-) -> bool:
-    """Whether the run that wrote ``path`` ended before ``timestamp`` (a run this instance
-    does not know: whether the file is older than that)."""
-    records = instance.get_run_records(filters=dg.RunsFilter(run_ids=[dagster_run_id]), limit=1)
-    if not records:
-        return path.stat().st_mtime < timestamp
-    record = records[0]
-    if not record.dagster_run.is_finished:
-        return False
-    end = record.end_time or record.update_timestamp.timestamp()
-    return end < timestamp
-
-
-def _is_latest(
-    instance: dg.DagsterInstance,
-    dagster_run_id: str,
-    path: Path,
-    latest_path: Callable[[str, str | None], str | None],
-) -> bool:
-    """Whether ``path`` is still the latest materialization of its asset and partition."""
-    records = instance.get_records_for_run(
-        dagster_run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=100_000
-    ).records
-    for record in records:
-        event = record.event_log_entry.dagster_event
-        if event is None or event.asset_key is None:
-            continue
-        materialization = event.step_materialization_data.materialization
-        stored = materialization.metadata.get(PATH_METADATA_KEY)
-        if stored is not None and str(stored.value) == str(path):
-            asset = event.asset_key.to_user_string()
-            return latest_path(asset, materialization.partition) == str(path)
-    return False
 
 
 def summary_row(record: RunRecord) -> Mapping[str, Any]:

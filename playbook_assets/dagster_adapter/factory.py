@@ -20,14 +20,10 @@ from typing import Any
 import dagster as dg
 
 from playbook_assets.connections.registry import build_resource, connection_type
-from playbook_assets.core.artifacts import ArtifactIOManager
 from playbook_assets.core.catalog import PlaybookCatalog
 from playbook_assets.core.config import ExecutorConfig
 from playbook_assets.core.errors import PlaybookValidationError, unknown_name_hint
 from playbook_assets.core.plan import PlaybookPlan
-from playbook_assets.core.run_records import (
-    prune_runs,
-)
 from playbook_assets.core.spec import (
     AnyStep,
 )
@@ -37,11 +33,13 @@ from playbook_assets.dagster_adapter.automation import (
     request_sensor,
     stale_runs_sensor,
 )
+from playbook_assets.dagster_adapter.io_manager import ArtifactIOManager
 from playbook_assets.dagster_adapter.playbook_asset import (
     connection_resource_key,
     playbook_multi_asset,
 )
 from playbook_assets.dagster_adapter.resources import RunSettings
+from playbook_assets.dagster_adapter.retention import prune_runs
 from playbook_assets.dagster_adapter.run_record_sensor import run_record_sensor
 from playbook_assets.dagster_adapter.translator import PlaybookTranslator
 

@@ -26,9 +26,7 @@ from playbook_assets.core.artifacts import (
     PATH_METADATA_KEY,
     SHA256_METADATA_KEY,
     PartitionedResult,
-    read_latest_result,
 )
-from playbook_assets.core.checks import CheckResult
 from playbook_assets.core.engine import ChecksDone, Event, PlaybookRun, ResultsReady
 from playbook_assets.core.errors import PlaybookError
 from playbook_assets.core.plan import PlaybookPlan
@@ -44,7 +42,9 @@ from playbook_assets.core.results import Result
 from playbook_assets.core.run_reports import RunReports, run_reports
 from playbook_assets.core.run_state import SHARED, unit_id
 from playbook_assets.core.step_execution import CachedResult, RunEnvironment
+from playbook_assets.dagster_adapter.asset_checks import asset_check_result
 from playbook_assets.dagster_adapter.dagster_runs import TAG_RERUN_OF, run_started_at
+from playbook_assets.dagster_adapter.io_manager import read_latest_result
 from playbook_assets.dagster_adapter.metadata import dagster_metadata
 from playbook_assets.dagster_adapter.partitions import run_units
 from playbook_assets.dagster_adapter.resources import RunSettings
@@ -171,7 +171,7 @@ def _dagster_events(
         yield _output(context, run, key, event.results, run_ids)
     elif isinstance(event, ChecksDone):
         for _, per_unit in event.evaluations:
-            yield _check_result(key, per_unit)
+            yield asset_check_result(key, per_unit)
 
 
 def _output(
@@ -213,37 +213,6 @@ def _output(
         PartitionedResult(parts),
         output_name=output_name(key),
         data_version=dg.DataVersion(hashlib.sha256("\n".join(versions).encode()).hexdigest()),
-    )
-
-
-def _check_result(key: dg.AssetKey, per_unit: Mapping[str, CheckResult]) -> dg.AssetCheckResult:
-    """A check's result as Dagster shows it; over a range, passed when every partition
-    passed, with what each partition observed."""
-    first = next(iter(per_unit.values()))
-    severity = (
-        dg.AssetCheckSeverity.ERROR
-        if first.check.severity == "error"
-        else dg.AssetCheckSeverity.WARN
-    )
-    if len(per_unit) == 1:
-        metadata: dict[str, Any] = (
-            {"error": first.error}
-            if first.error is not None
-            else {"observed": dg.MetadataValue.null() if first.observed is None else first.observed}
-        )
-    else:
-        metadata = {
-            "observed_by_partition": dg.MetadataValue.json(
-                {unit: result.observed for unit, result in per_unit.items()}
-            )
-        }
-    return dg.AssetCheckResult(
-        asset_key=key,
-        check_name=first.check.check_name,
-        passed=all(result.passed for result in per_unit.values()),
-        severity=severity,
-        description=first.description,
-        metadata=metadata,
     )
 
 

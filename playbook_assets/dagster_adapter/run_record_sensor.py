@@ -13,7 +13,6 @@ from playbook_assets.core.report import build_report
 from playbook_assets.core.run_records import (
     iter_runs,
     manifest_file,
-    run_artifacts,
     write_run_record,
 )
 from playbook_assets.dagster_adapter.dagster_runs import (
@@ -23,6 +22,7 @@ from playbook_assets.dagster_adapter.dagster_runs import (
     playbooks_of_run,
     run_info_of,
 )
+from playbook_assets.dagster_adapter.io_manager import run_artifacts
 
 
 def run_record_sensor(

@@ -14,19 +14,22 @@ from typing import Any
 
 import dagster as dg
 import duckdb
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from playbook_assets.app.cli import EXIT_OK, EXIT_STEP_FAILED, main
 from playbook_assets.app.runner import execute_playbook
-from playbook_assets.core.artifacts import ArtifactIOManager, atomic_write_bytes, file_sha256
+from playbook_assets.core.artifacts import atomic_write_bytes, file_sha256
 from playbook_assets.core.catalog import load_catalog
 from playbook_assets.core.config import load_config_file
 from playbook_assets.core.errors import TerminalStepError
-from playbook_assets.core.run_records import iter_runs, load_run, prune_runs
+from playbook_assets.core.run_records import iter_runs, load_run
 from playbook_assets.dagster_adapter.dagster_runs import playbooks_of_run
 from playbook_assets.dagster_adapter.factory import build_definitions
+from playbook_assets.dagster_adapter.io_manager import ArtifactIOManager
+from playbook_assets.dagster_adapter.retention import prune_runs
 from playbook_assets.dagster_adapter.run_record_sensor import write_failed_run_record
 from playbook_defs import TEMPLATES_DIR
 from tests.conftest import DemoFiles, Project, write_config
@@ -105,6 +108,67 @@ def test_io_manager_is_partition_aware(tmp_path: Path) -> None:
         Path("data/pb/by_region/emea"),
         Path("data/pb/by_region/na_west"),
     ]
+
+
+BIG_ACCOUNTS_SQL = """
+SELECT account_id, account_name, arr, renewal_date FROM analytics.accounts
+WHERE arr >= 500000 ORDER BY account_id
+"""
+BIG_ACCOUNTS = f"""
+playbook:
+  id: big_accounts
+  name: Big accounts
+  steps:
+    - id: accounts
+      type: query
+      config:
+        template: "{" ".join(BIG_ACCOUNTS_SQL.split())}"
+"""
+
+
+def test_a_users_own_assets_get_a_step_result_as_a_dataframe_or_an_arrow_table(
+    project: Project, demo_files: DemoFiles
+) -> None:
+    step = dg.AssetKey(["big_accounts", "accounts"])
+    received: dict[str, list[Any]] = {"frame": [], "table": []}
+
+    @dg.asset(ins={"accounts": dg.AssetIn(key=step)})
+    def accounts_frame(accounts: pd.DataFrame) -> None:
+        received["frame"].append(accounts)
+
+    @dg.asset(ins={"accounts": dg.AssetIn(key=step)})
+    def accounts_table(accounts: pa.Table) -> None:
+        received["table"].append(accounts)
+
+    project.add_playbook("big_accounts.yaml", BIG_ACCOUNTS)
+    config = load_config_file(project.config_path)
+    defs = dg.Definitions.merge(
+        build_definitions(load_catalog(config, []), config),
+        dg.Definitions(assets=[accounts_frame, accounts_table]),
+    )
+    job = defs.resolve_implicit_global_asset_job_def()
+    instance = dg.DagsterInstance.ephemeral()
+    users = [dg.AssetKey("accounts_frame"), dg.AssetKey("accounts_table")]
+    # In the run that materializes the step, then in a run of their own (the stored result).
+    together = job.execute_in_process(instance=instance, asset_selection=[step, *users])
+    assert together.success
+    alone = job.execute_in_process(instance=instance, asset_selection=users)
+    assert alone.success
+
+    with duckdb.connect(str(demo_files.warehouse), read_only=True) as con:
+        cursor = con.execute(BIG_ACCOUNTS_SQL)
+        columns = [column[0] for column in cursor.description or []]
+        expected = cursor.fetchall()
+    assert len(expected) > 10
+    assert len(received["frame"]) == len(received["table"]) == 2
+    for frame in received["frame"]:
+        assert type(frame) is pd.DataFrame
+        assert list(frame.columns) == columns
+        assert list(frame.itertuples(index=False, name=None)) == expected
+    for table in received["table"]:
+        assert type(table) is pa.Table
+        assert table.column_names == columns
+        assert [tuple(row.values()) for row in table.to_pylist()] == expected
 
 
 def test_artifacts_are_never_overwritten(tmp_path: Path) -> None:

@@ -96,7 +96,7 @@ def _cmd_artifacts_prune(args: argparse.Namespace) -> int:
     from playbook_assets.app.runner import dagster_instance
 
     quiet_warnings()
-    from playbook_assets.core.run_records import prune_runs
+    from playbook_assets.dagster_adapter.retention import prune_runs
 
     config = load_config(args.config)
     result = prune_runs(

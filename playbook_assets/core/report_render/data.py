@@ -206,37 +206,12 @@ def _table_chart(chart: Chart, table: pa.Table) -> ChartData:
 
 
 def _plotted(chart: Chart, table: pa.Table, database: duckdb.DuckDBPyConnection) -> ChartData:
-    names = table.column_names
-    context = f"chart '{chart.title}'"
-    assert chart.x is not None
-    x = resolve_column(chart.x, names, context)
-    ys = [resolve_column(name, names, context) for name in chart.y]
-    series = resolve_column(chart.series, names, context) if chart.series else None
-    kinds: dict[str, ColumnKind] = {f.name: column_kind(f.type) for f in table.schema}
-    for name in ys:
-        if kinds[name] not in NUMERIC_KINDS:
-            raise PlaybookError(
-                f"{context}: column '{name}' holds {table.schema.field(name).type}, not numbers",
-                hint="a chart's y must be a numeric column (or use aggregate: count)",
-            )
-    if chart.time_unit is not None and kinds[x] not in {"date", "timestamp"}:
-        raise PlaybookError(
-            f"{context}: time_unit needs a date or timestamp x; '{x}' holds "
-            f"{table.schema.field(x).type}"
-        )
+    x, ys, series, kinds = _plot_columns(chart, table)
     notes: list[str] = []
     x_sql = quote_identifier(x)
     if chart.time_unit is not None:
         x_sql = f"CAST(date_trunc('{chart.time_unit}', {x_sql}) AS DATE)"
-    if chart.aggregate is not None:
-        function = _SQL_AGGREGATES[chart.aggregate]
-        values = [f"{function}({quote_identifier(y)})" for y in ys] or ["COUNT(*)"]
-    else:
-        values = [quote_identifier(y) for y in ys]
-    select = [f'{x_sql} AS "x"']
-    if series is not None:
-        select.append(f'{quote_identifier(series)} AS "s"')
-    select += [f'{value} AS "v{i}"' for i, value in enumerate(values)]
+    select = _plot_select(chart, x_sql, ys, series)
     used = list(dict.fromkeys(name for name in [x, series, *ys] if name is not None))
 
     with database.cursor() as connection:
@@ -274,6 +249,47 @@ def _plotted(chart: Chart, table: pa.Table, database: duckdb.DuckDBPyConnection)
         total=total,
         notes=tuple(notes),
     )
+
+
+def _plot_columns(
+    chart: Chart, table: pa.Table
+) -> tuple[str, list[str], str | None, dict[str, ColumnKind]]:
+    """The chart's x, y and series columns as the table names them, and each column's kind;
+    a y that holds no numbers, or a time unit on an x that holds no dates, is an error."""
+    names = table.column_names
+    context = f"chart '{chart.title}'"
+    assert chart.x is not None
+    x = resolve_column(chart.x, names, context)
+    ys = [resolve_column(name, names, context) for name in chart.y]
+    series = resolve_column(chart.series, names, context) if chart.series else None
+    kinds: dict[str, ColumnKind] = {f.name: column_kind(f.type) for f in table.schema}
+    for name in ys:
+        if kinds[name] not in NUMERIC_KINDS:
+            raise PlaybookError(
+                f"{context}: column '{name}' holds {table.schema.field(name).type}, not numbers",
+                hint="a chart's y must be a numeric column (or use aggregate: count)",
+            )
+    if chart.time_unit is not None and kinds[x] not in {"date", "timestamp"}:
+        raise PlaybookError(
+            f"{context}: time_unit needs a date or timestamp x; '{x}' holds "
+            f"{table.schema.field(x).type}"
+        )
+    return x, ys, series, kinds
+
+
+def _plot_select(chart: Chart, x_sql: str, ys: list[str], series: str | None) -> list[str]:
+    """What the chart's query selects: ``x``, the series ``s`` if any, and a value ``v<i>``
+    per y (aggregated when the chart says so; ``COUNT(*)`` when it has no y)."""
+    if chart.aggregate is not None:
+        function = _SQL_AGGREGATES[chart.aggregate]
+        values = [f"{function}({quote_identifier(y)})" for y in ys] or ["COUNT(*)"]
+    else:
+        values = [quote_identifier(y) for y in ys]
+    select = [f'{x_sql} AS "x"']
+    if series is not None:
+        select.append(f'{quote_identifier(series)} AS "s"')
+    select += [f'{value} AS "v{i}"' for i, value in enumerate(values)]
+    return select
 
 
 _Points = tuple[tuple[Any, ...], tuple[Series, ...], int, list[str]]

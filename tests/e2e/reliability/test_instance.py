@@ -24,8 +24,8 @@ import psutil
 import pytest
 
 from playbook_assets.core.errors import TerminalStepError
-from playbook_assets.core.run_records import prune_runs
 from playbook_assets.dagster_adapter.automation import stale_runs_sensor
+from playbook_assets.dagster_adapter.retention import prune_runs
 from playbook_assets.dagster_adapter.stale_runs import (
     TAG_HOST,
     TAG_PID,

@@ -14,12 +14,13 @@ import pytest
 
 from playbook_assets.app.cli import EXIT_INVALID, EXIT_OK, EXIT_STEP_FAILED
 from playbook_assets.app.runner import execute_playbook
-from playbook_assets.core.artifacts import ArtifactIOManager, file_sha256
+from playbook_assets.core.artifacts import file_sha256
 from playbook_assets.core.catalog import load_catalog
 from playbook_assets.core.config import load_config_file
 from playbook_assets.core.errors import TerminalStepError
 from playbook_assets.core.run_records import load_run
 from playbook_assets.dagster_adapter.factory import build_definitions
+from playbook_assets.dagster_adapter.io_manager import ArtifactIOManager
 from tests.conftest import Project
 from tests.integration.reliability.run_support import cli, run_json
 

@@ -19,8 +19,8 @@ from typing import Any
 import dagster as dg
 from pydantic import ValidationError
 
-from playbook_assets.connections.registry import connection_type
 from playbook_assets.core.config import ExecutorConfig
+from playbook_assets.core.connection_types import connection_type
 from playbook_assets.core.errors import (
     PlaybookError,
     PlaybookNotFoundError,

@@ -12,7 +12,6 @@ from typing import Any
 import pyarrow as pa
 from pydantic import ValidationError
 
-from playbook_assets.connections.crm.base import CrmResource
 from playbook_assets.core.errors import TerminalStepError
 from playbook_assets.core.references import (
     Reference,
@@ -137,12 +136,6 @@ def search_request(step: SearchStep, context: ResolutionContext) -> SearchConfig
         raise TerminalStepError(
             f"the resolved search is invalid: {first['msg']}", field=f"config.{field}"
         ) from e
-
-
-def run_search_step(step: SearchStep, context: ResolutionContext, crm: CrmResource) -> StepResult:
-    """Resolve and run a CRM search."""
-    request = search_request(step, context)
-    return StepResult(table=crm.search(request), request=crm.describe_request(request))
 
 
 def run_transform_step(

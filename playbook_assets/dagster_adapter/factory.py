@@ -20,7 +20,7 @@ from typing import Any
 
 import dagster as dg
 
-from playbook_assets.connections.registry import build_resource, connection_type
+from playbook_assets.connections.registry import build_resource, connection_type, resource_class
 from playbook_assets.core.artifacts import ArtifactIOManager
 from playbook_assets.core.catalog import BrokenPlaybook, LoadedPlaybook, PlaybookCatalog
 from playbook_assets.core.checks import check_specs
@@ -275,8 +275,7 @@ def _step_kind(step: Step, connection: str | None, config: ExecutorConfig) -> st
         return step.config.format or step.config.path.lower().rsplit(".", 1)[-1]
     if connection is None:
         return "duckdb"
-    resource_class = connection_type(config.connections[connection]).resource_class
-    return resource_class.kind
+    return resource_class(connection_type(config.connections[connection])).kind
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,11 @@ How often: at most ``retries`` times per request, the run's ``execution.retry_at
 backend that retries its own requests says so (``CrmResource.retries_requests``) and the step
 does not retry it again, so the two never multiply: the step and the backend share one budget.
 
-How long between attempts: exponential from ``backoff_seconds`` (doubled at each retry, at most
-``max_backoff_seconds``), with jitter (x0.5 to x1.5, the shape of the step's own retry delay) so
-that parallel steps spread out, and never less than the ``Retry-After`` the service sent. A retry
-whose wait would end past the call's deadline is not made: the deadline's ``StepTimeoutError``
-is raised instead, chained to the last failure.
+How long between attempts: exponential from ``backoff_seconds`` (doubled at each retry), with
+jitter (x0.5 to x1.5, the shape of the step's own retry delay) so that parallel steps spread
+out, at most ``max_backoff_seconds``, and never less than the ``Retry-After`` the service sent.
+A retry whose wait would end past the call's deadline is not made: the deadline's
+``StepTimeoutError`` is raised instead, chained to the last failure.
 
 The loop is tenacity's (a widely used, well-kept library: its stop, wait and retry strategies
 compose, and it counts attempts and measures waits the same way everywhere), rather than one
@@ -47,8 +47,8 @@ class RetryPolicy:
 
     def delay(self, retry: int) -> float:
         """The wait before retry number ``retry`` (0 for the first), jittered."""
-        base = min(self.max_backoff_seconds, self.backoff_seconds * 2**retry)
-        return base * random.uniform(0.5, 1.5)
+        jittered = self.backoff_seconds * 2**retry * random.uniform(0.5, 1.5)
+        return min(self.max_backoff_seconds, jittered)
 
 
 @dataclass
@@ -102,7 +102,7 @@ def call_with_retries(
 
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception_type(TransientStepError),
-        stop=tenacity.stop_any(out_of_budget, out_of_time),
+        stop=lambda state: out_of_budget(state) or out_of_time(state),
         wait=wait,
         before=begin,
         retry_error_callback=give_up,

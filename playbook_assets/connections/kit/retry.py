@@ -11,8 +11,8 @@ does not retry it again, so the two never multiply: the step and the backend sha
 How long between attempts: exponential from ``backoff_seconds`` (doubled at each retry), with
 jitter (x0.5 to x1.5, the shape of the step's own retry delay) so that parallel steps spread
 out, at most ``max_backoff_seconds``, and never less than the ``Retry-After`` the service sent.
-A retry whose wait would end past the call's deadline is not made: the deadline's
-``StepTimeoutError`` is raised instead, chained to the last failure.
+A retry whose wait would end past the call's deadline is not made: the last failure is raised,
+as the step does with its own retries (it says what went wrong, where a timeout would not).
 
 The loop is tenacity's (a widely used, well-kept library: its stop, wait and retry strategies
 compose, and it counts attempts and measures waits the same way everywhere), rather than one
@@ -29,7 +29,7 @@ from typing import TypeVar
 import tenacity
 
 from playbook_assets.connections.kit.deadline import Deadline
-from playbook_assets.core.errors import TransientStepError
+from playbook_assets.core.errors import SourceUnreachableError, TransientStepError
 
 # execution.retry_attempts' default, for calls made outside a playbook run.
 DEFAULT_RETRY_ATTEMPTS = 2
@@ -44,6 +44,17 @@ class RetryPolicy:
     retries: int = DEFAULT_RETRY_ATTEMPTS
     backoff_seconds: float = 0.5
     max_backoff_seconds: float = 30.0
+    # The longest Retry-After honoured (None: any).
+    max_retry_after_seconds: float | None = None
+    # Whether a source that cannot be reached is retried here; otherwise the step retries it
+    # (and then falls back on a stored result).
+    retry_unreachable: bool = True
+
+    def retries_error(self, error: BaseException) -> bool:
+        """Whether ``error`` is worth another attempt."""
+        if not isinstance(error, TransientStepError):
+            return False
+        return self.retry_unreachable or not isinstance(error, SourceUnreachableError)
 
     def delay(self, retry: int) -> float:
         """The wait before retry number ``retry`` (0 for the first), jittered."""
@@ -83,7 +94,12 @@ def call_with_retries(
 
     def wait(state: tenacity.RetryCallState) -> float:
         delay = policy.delay(state.attempt_number - 1)
-        return max(delay, attempt.retry_after) if attempt.retry_after is not None else delay
+        asked = attempt.retry_after
+        if asked is None:
+            return delay
+        if policy.max_retry_after_seconds is not None:
+            asked = min(asked, policy.max_retry_after_seconds)
+        return max(delay, asked)
 
     def out_of_budget(state: tenacity.RetryCallState) -> bool:
         return state.attempt_number > policy.retries
@@ -91,20 +107,11 @@ def call_with_retries(
     def out_of_time(state: tenacity.RetryCallState) -> bool:
         return deadline is not None and not deadline.allows(state.upcoming_sleep)
 
-    def give_up(state: tenacity.RetryCallState) -> _T:
-        outcome = state.outcome
-        error = outcome.exception() if outcome is not None else None
-        if error is None:  # tenacity calls this only after a failure
-            raise AssertionError("gave up without a failure")
-        if deadline is not None and not out_of_budget(state):
-            raise deadline.error() from error
-        raise error
-
     retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception_type(TransientStepError),
+        retry=tenacity.retry_if_exception(policy.retries_error),
         stop=lambda state: out_of_budget(state) or out_of_time(state),
         wait=wait,
         before=begin,
-        retry_error_callback=give_up,
+        reraise=True,
     )
     return retrying(send, attempt)

@@ -149,9 +149,7 @@ class DuckDBWarehouse(WarehouseResource, DuckDBResource):
         return error
 
 
-def _query_errors(
-    timeout_seconds: float | None, interrupted: Callable[[], bool]
-) -> ErrorMapping:
+def _query_errors(timeout_seconds: float | None, interrupted: Callable[[], bool]) -> ErrorMapping:
     def mapping(error: Exception) -> Exception:
         if not isinstance(error, duckdb.Error):
             return error

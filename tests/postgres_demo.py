@@ -10,7 +10,7 @@ import duckdb
 import yaml
 from psycopg import sql
 
-from playbook_assets.connections.warehouses.postgres import PostgresWarehouse
+from playbook_assets.connections.warehouses.postgres_wire import PostgresWireWarehouse
 from playbook_defs import TEMPLATES_DIR
 from standins.postgres_server import PASSWORD_USER, PostgresServer
 from tests.conftest import DemoFiles, connection_config_text
@@ -26,7 +26,7 @@ TEMPLATE_IDS = sorted(path.stem for path in TEMPLATES_DIR.glob("*.yaml"))
 def load_demo_database(
     server: PostgresServer,
     demo: DemoFiles,
-    warehouse: PostgresWarehouse,
+    warehouse: PostgresWireWarehouse,
     database: str,
     settings: dict[str, str] | None = None,
 ) -> None:

@@ -1,7 +1,10 @@
-"""The one registry: connection type names used in config -> their implementations.
+"""Connections as Dagster resources: the resource of a named connection, built from its
+config block.
 
-Adding a warehouse or CRM means writing its module (same interface as the others) and adding
-one line here.
+The table of connection types (name -> category, ``module:Class``, path settings) is
+``playbook_assets.core.connection_types``; this module imports the classes it names. Adding a
+warehouse or CRM means writing its module (same shape as the others) and adding one line to
+that table.
 """
 
 from __future__ import annotations
@@ -10,90 +13,49 @@ import importlib
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
 
 from playbook_assets.connections.crm.base import CrmResource
 from playbook_assets.connections.warehouses.base import WarehouseResource
 from playbook_assets.core.config import (
-    ConnectionSettings,
     ExecutorConfig,
     has_env_reference,
     resolve_env,
 )
+from playbook_assets.core.connection_types import (
+    CONNECTION_TYPES,
+    ConnectionCategory,
+    ConnectionType,
+    connection_type,
+)
 from playbook_assets.core.errors import ConfigError, unknown_name_hint
 
-ConnectionCategory = Literal["data_warehouse", "crm"]
 # The setting through which a connection that reads files (DuckDB) learns the folders it may
 # read; it comes from files.allowed_directories, never from a connection block.
 ALLOWED_DIRECTORIES_FIELD = "allowed_directories"
 
+__all__ = [
+    "CONNECTION_TYPES",
+    "ConnectionCategory",
+    "ConnectionType",
+    "build_resource",
+    "connection_type",
+    "resource_class",
+]
 
-@dataclass(frozen=True)
-class ConnectionType:
-    """A kind of connection: its category, its resource class (``module:Class``, imported
-    when first used, so a command pays only for the client libraries it needs) and which of
-    its settings are paths."""
 
-    category: ConnectionCategory
-    implementation: str | type[WarehouseResource] | type[CrmResource]
-    path_settings: tuple[str, ...] = ()
-
-    @property
-    def resource_class(self) -> type[WarehouseResource] | type[CrmResource]:
-        """The resource class, imported on first use."""
-        if not isinstance(self.implementation, str):
-            return self.implementation
-        module, _, name = self.implementation.partition(":")
+def resource_class(kind: ConnectionType) -> type[WarehouseResource] | type[CrmResource]:
+    """The resource class of a connection type, imported on first use (so a command pays
+    only for the client libraries it needs)."""
+    if not isinstance(kind.implementation, str):
+        found: object = kind.implementation
+    else:
+        module, _, name = kind.implementation.partition(":")
         found = getattr(importlib.import_module(module), name)
-        if not (isinstance(found, type) and issubclass(found, WarehouseResource | CrmResource)):
-            raise TypeError(f"{self.implementation} is not a warehouse or CRM resource")
-        return found
-
-
-_WAREHOUSES = "playbook_assets.connections.warehouses"
-_CRM = "playbook_assets.connections.crm"
-
-CONNECTION_TYPES: Mapping[str, ConnectionType] = {
-    "duckdb": ConnectionType(
-        "data_warehouse", f"{_WAREHOUSES}.duckdb:DuckDBWarehouse", path_settings=("database",)
-    ),
-    "postgres": ConnectionType("data_warehouse", f"{_WAREHOUSES}.postgres:PostgresWarehouse"),
-    "redshift": ConnectionType("data_warehouse", f"{_WAREHOUSES}.redshift:RedshiftWarehouse"),
-    "snowflake": ConnectionType("data_warehouse", f"{_WAREHOUSES}.snowflake:SnowflakeWarehouse"),
-    "bigquery": ConnectionType(
-        "data_warehouse",
-        f"{_WAREHOUSES}.bigquery:BigQueryWarehouse",
-        path_settings=("credentials_path",),
-    ),
-    "databricks": ConnectionType("data_warehouse", f"{_WAREHOUSES}.databricks:DatabricksWarehouse"),
-    "demo": ConnectionType("crm", f"{_CRM}.demo:DemoCrm", path_settings=("database",)),
-    "hubspot": ConnectionType(
-        "crm", f"{_CRM}.hubspot:HubSpotCrm", path_settings=("rate_limit_file",)
-    ),
-    "salesforce": ConnectionType(
-        "crm", f"{_CRM}.salesforce:SalesforceCrm", path_settings=("verify",)
-    ),
-    "marketo": ConnectionType(
-        "crm", f"{_CRM}.marketo:MarketoCrm", path_settings=("rate_limit_file",)
-    ),
-    "klaviyo": ConnectionType(
-        "crm", f"{_CRM}.klaviyo:KlaviyoCrm", path_settings=("rate_limit_file",)
-    ),
-}
-
-
-def connection_type(settings: ConnectionSettings) -> ConnectionType:
-    """The registered type of a connection block."""
-    found = CONNECTION_TYPES.get(settings.type)
-    if found is None:
-        raise ConfigError(
-            f"connection '{settings.name}' has unknown type '{settings.type}'",
-            location=settings.location,
-            hint=unknown_name_hint(settings.type, CONNECTION_TYPES, "connection type"),
-        )
+    if not (isinstance(found, type) and issubclass(found, WarehouseResource | CrmResource)):
+        raise TypeError(f"{kind.implementation} is not a warehouse or CRM resource")
     return found
 
 
@@ -111,7 +73,8 @@ def build_resource(
     """
     settings = config.connections[name]
     kind = connection_type(settings)
-    fields = kind.resource_class.model_fields
+    implementation = resource_class(kind)
+    fields = implementation.model_fields
     values: dict[str, Any] = {}
     for key, raw in settings.settings.items():
         where = settings.setting_locations.get(key, settings.location)
@@ -140,7 +103,7 @@ def build_resource(
     if ALLOWED_DIRECTORIES_FIELD in fields:
         values[ALLOWED_DIRECTORIES_FIELD] = [str(path) for path in config.allowed_directories]
     try:
-        return kind.resource_class(**values)
+        return implementation(**values)
     except ValidationError as e:
         first = e.errors()[0]
         key = str(first["loc"][0]) if first["loc"] else ""

@@ -141,3 +141,7 @@ def unknown_name_hint(name: str, candidates: Iterable[str], what: str) -> str:
     if not options:
         return f"no {what} is defined"
     return f"valid {what}s: {', '.join(options)}"
+
+
+# How to give a step more time, in every time-limit error (a backend's and the step's own).
+STEP_TIMEOUT_HINT = "raise timeout_seconds on the step or execution.timeout_seconds in the config"

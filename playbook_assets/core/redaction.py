@@ -38,21 +38,3 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, MASK)
     return text
-
-
-def mentions_secret(error: BaseException) -> bool:
-    """Whether the message of ``error`` or of any exception in its chain holds a secret."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if redact(str(current)) != str(current):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
-
-
-def safe_cause(error: BaseException) -> BaseException | None:
-    """``error`` to chain to a new exception, or None when its chain would carry a secret
-    (Dagster stores the messages of a failure's whole cause chain)."""
-    return None if mentions_secret(error) else error

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pyarrow as pa
 
 from playbook_assets.core.errors import (
+    STEP_TIMEOUT_HINT,
     PlaybookError,
     SourceUnreachableError,
     StepTimeoutError,
@@ -51,7 +52,6 @@ MAX_RETRY_DELAY_SECONDS = 30.0
 # How long past its time limit a step whose source ignores the limit is still awaited: long
 # enough for a source's own cancellation (and its clearer message) to come first.
 TIME_LIMIT_GRACE_SECONDS = 1.0
-TIMEOUT_HINT = "raise timeout_seconds on the step or execution.timeout_seconds in the config"
 
 
 @dataclass(frozen=True)
@@ -265,7 +265,7 @@ def call_within_limit(send: Callable[[], pa.Table], timeout: float, limit: float
     if not finished.wait(timeout + TIME_LIMIT_GRACE_SECONDS):
         raise StepTimeoutError(
             f"the step ran longer than its time limit of {limit:g} s and was cut off",
-            hint=TIMEOUT_HINT,
+            hint=STEP_TIMEOUT_HINT,
         )
     if "error" in outcome:
         raise outcome["error"]

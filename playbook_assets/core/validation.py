@@ -8,6 +8,7 @@ import graphlib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from playbook_assets.core.connection_types import connection_type
 from playbook_assets.core.errors import (
     PlaybookError,
     PlaybookValidationError,
@@ -156,8 +157,6 @@ def _check_steps(
 ) -> dict[str, list[str] | None]:
     """Each step by its type (connection, SQL placeholders, expressions, known columns), in
     dependency order; the result columns known before running, by step."""
-    from playbook_assets.connections.registry import connection_type
-
     spec = loaded.spec
     columns: dict[str, list[str] | None] = {}
 

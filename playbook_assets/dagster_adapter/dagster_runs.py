@@ -38,10 +38,22 @@ def run_started_at(instance: dg.DagsterInstance, dagster_run_id: str) -> dt.date
     return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC)
 
 
+def playbook_of_key(key: dg.AssetKey) -> str | None:
+    """The playbook an asset key of a playbook names (``[..., playbook, name]``); None for a
+    key too short to be one (an asset of the user's own in the same run)."""
+    return key.path[-2] if len(key.path) >= 2 else None
+
+
+def selected_playbooks(run: dg.DagsterRun) -> set[str]:
+    """The playbooks whose assets a run selected."""
+    found = {playbook_of_key(key) for key in run.asset_selection or ()}
+    return {playbook for playbook in found if playbook is not None}
+
+
 def playbooks_of_run(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
     """The playbooks a run covers: those of its selected assets, else those whose op ran."""
     if run.asset_selection:
-        return sorted({key.path[-2] for key in run.asset_selection})
+        return sorted(selected_playbooks(run))
     started = instance.get_records_for_run(
         run.run_id, of_type=dg.DagsterEventType.STEP_START, limit=10_000
     ).records
@@ -52,7 +64,7 @@ def selected_names(run: dg.DagsterRun, playbook_id: str) -> set[str] | None:
     """The steps and outputs of a playbook a run selected (None: all of them)."""
     if not run.asset_selection:
         return None
-    return {key.path[-1] for key in run.asset_selection if key.path[-2] == playbook_id}
+    return {key.path[-1] for key in run.asset_selection if playbook_of_key(key) == playbook_id}
 
 
 def run_partition(run: dg.DagsterRun) -> str | None:

@@ -19,18 +19,14 @@ from typing import Any
 
 import dagster as dg
 
-from playbook_assets.connections.registry import build_resource, connection_type
+from playbook_assets.connections.registry import build_resource, connection_type, resource_class
 from playbook_assets.core.catalog import PlaybookCatalog
 from playbook_assets.core.config import ExecutorConfig
 from playbook_assets.core.errors import PlaybookValidationError, unknown_name_hint
 from playbook_assets.core.plan import PlaybookPlan
-from playbook_assets.core.spec import (
-    AnyStep,
-)
 from playbook_assets.dagster_adapter.automation import (
     playbook_schedule,
     playbook_sensors,
-    request_sensor,
     stale_runs_sensor,
 )
 from playbook_assets.dagster_adapter.io_manager import ArtifactIOManager
@@ -38,14 +34,13 @@ from playbook_assets.dagster_adapter.playbook_asset import (
     connection_resource_key,
     playbook_multi_asset,
 )
+from playbook_assets.dagster_adapter.request_folder import request_sensor
 from playbook_assets.dagster_adapter.resources import RunSettings
 from playbook_assets.dagster_adapter.retention import prune_runs
 from playbook_assets.dagster_adapter.run_record_sensor import run_record_sensor
 from playbook_assets.dagster_adapter.translator import PlaybookTranslator
 
 PRUNE_JOB = "artifacts_prune"
-
-Step = AnyStep
 
 
 @dataclass(frozen=True)
@@ -90,7 +85,7 @@ def build_definitions(
     options = options or FactoryOptions()
     warehouse, crm = effective_connections(config, options)
     kinds = {
-        name: connection_type(settings).resource_class.kind
+        name: resource_class(connection_type(settings)).kind
         for name, settings in config.connections.items()
     }
     translator = replace(translator or PlaybookTranslator(), connection_kinds=kinds)

@@ -42,8 +42,3 @@ def _value(name: str, value: Any) -> dg.MetadataValue:
     if isinstance(value, str):
         return dg.MetadataValue.text(value)
     return dg.MetadataValue.json(value)
-
-
-def plain_metadata(metadata: Mapping[str, dg.MetadataValue]) -> dict[str, Any]:
-    """Dagster metadata values as plain data."""
-    return {name: value.value for name, value in metadata.items()}

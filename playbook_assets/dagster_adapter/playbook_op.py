@@ -43,7 +43,11 @@ from playbook_assets.core.run_reports import RunReports, run_reports
 from playbook_assets.core.run_state import SHARED, unit_id
 from playbook_assets.core.step_execution import CachedResult, RunEnvironment
 from playbook_assets.dagster_adapter.asset_checks import asset_check_result
-from playbook_assets.dagster_adapter.dagster_runs import TAG_RERUN_OF, run_started_at
+from playbook_assets.dagster_adapter.dagster_runs import (
+    TAG_RERUN_OF,
+    run_started_at,
+    selected_playbooks,
+)
 from playbook_assets.dagster_adapter.io_manager import read_latest_result
 from playbook_assets.dagster_adapter.metadata import dagster_metadata
 from playbook_assets.dagster_adapter.partitions import run_units
@@ -270,7 +274,7 @@ def _tag_run(context: dg.AssetExecutionContext, playbook_id: str, in_process: bo
     run = context.run
     tags: dict[str, str] = {}
     if TAG_PLAYBOOK not in run.tags:
-        covered = sorted({key.path[-2] for key in run.asset_selection or ()} or {playbook_id})
+        covered = sorted(selected_playbooks(run) or {playbook_id})
         tags[TAG_PLAYBOOK] = ",".join(covered)
     if in_process and TAG_PID not in run.tags:
         tags.update(process_tags())

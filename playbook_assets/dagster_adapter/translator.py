@@ -30,11 +30,6 @@ from playbook_assets.dagster_adapter.run_config import REPORT_ASSET
 _STORED_BY_IO_MANAGER = {"dagster/io_manager_key": "io_manager"}
 
 
-def playbook_and_name(key: dg.AssetKey) -> tuple[str, str]:
-    """The playbook and the step, output or report an asset key names."""
-    return key.path[-2], key.path[-1]
-
-
 @dataclass(frozen=True)
 class PlaybookTranslator:
     """Decides how each playbook's assets look in Dagster (see the module doc).

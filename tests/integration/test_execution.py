@@ -52,7 +52,7 @@ def test_a_step_past_its_time_limit_fails_alone(
     assert steps["slow_query"]["status"] == "error"
     assert steps["slow_query"]["error"] == (
         "config/playbooks/slow.yaml:5: step 'slow_query': the query ran longer than 1 s and was "
-        "cancelled; raise timeout_seconds on the step or in execution.timeout_seconds"
+        "cancelled; raise timeout_seconds on the step or execution.timeout_seconds in the config"
     )
     assert steps["after_slow"]["status"] == "skipped"
     assert steps["independent"]["status"] == "success"

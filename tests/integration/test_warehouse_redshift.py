@@ -15,8 +15,8 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from playbook_assets.connections.registry import CONNECTION_TYPES
-from playbook_assets.connections.warehouses.postgres import PostgresWarehouse
+from playbook_assets.connections.registry import CONNECTION_TYPES, resource_class
+from playbook_assets.connections.warehouses.postgres_wire import PostgresWireWarehouse
 from playbook_assets.connections.warehouses.redshift import RedshiftWarehouse
 from playbook_assets.core.errors import SourceUnreachableError, StepTimeoutError, TerminalStepError
 from playbook_assets.core.sql import SqlIdentifier, SqlValue, TemplateValue, render_sql
@@ -59,10 +59,10 @@ def redshift_server(postgres_server: PostgresServer, demo_files: DemoFiles) -> P
 
 
 def test_registered_with_redshift_defaults() -> None:
-    assert CONNECTION_TYPES["redshift"].resource_class is RedshiftWarehouse
+    assert resource_class(CONNECTION_TYPES["redshift"]) is RedshiftWarehouse
     assert CONNECTION_TYPES["redshift"].category == "data_warehouse"
     assert (RedshiftWarehouse.dialect, RedshiftWarehouse.kind) == ("redshift", "redshift")
-    assert issubclass(RedshiftWarehouse, PostgresWarehouse)
+    assert issubclass(RedshiftWarehouse, PostgresWireWarehouse)
 
 
 def test_default_port_is_5439() -> None:

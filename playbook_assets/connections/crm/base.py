@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import dagster as dg
 import pyarrow as pa
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
+from playbook_assets.connections.crm import rate_limit
 from playbook_assets.connections.crm.values import ValueMapping, map_values, merged_mapping
 from playbook_assets.connections.env_settings import EnvResolvedResource
+from playbook_assets.connections.kit.deadline import Deadline
+from playbook_assets.connections.kit.retry import DEFAULT_RETRY_ATTEMPTS
 from playbook_assets.core.spec import SearchConfig
 
-# execution.retry_attempts' default, for searches run outside a playbook run.
-DEFAULT_RETRY_ATTEMPTS = 2
+__all__ = ["DEFAULT_RETRY_ATTEMPTS", "CrmResource", "RateLimitedCrm"]
 
 
 class CrmResource(EnvResolvedResource):
@@ -73,3 +76,35 @@ class CrmResource(EnvResolvedResource):
     def mapped(self, request: SearchConfig) -> SearchConfig:
         """The request with its filter values translated by the value mapping."""
         return map_values(request, merged_mapping(self.DEFAULT_VALUE_MAPPING, self.value_mapping))
+
+
+class RateLimitedCrm(CrmResource):
+    """A CRM whose account allows so many requests per window, whatever process sends them:
+    every request first waits for a slot of the account's shared limits (``rate_limit``)."""
+
+    rate_limit_file: str | None = Field(
+        default=None,
+        description="SQLite file holding the account's shared rate limit; every process that "
+        "uses the account must see it (default: crm_rate_limits.sqlite in the Dagster home).",
+    )
+
+    _dagster_home: str | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Keep the run's Dagster home: the shared rate limit lives there by default."""
+        if context.instance is not None:
+            self._dagster_home = context.instance.root_directory
+
+    def wait_for_rate(
+        self, account: tuple[str, ...], limits: rate_limit.Limits, deadline: Deadline
+    ) -> None:
+        """Wait for a request slot of the account (its URL and credential, hashed) under every
+        limit; the deadline's error when the wait would pass it."""
+        admitted = rate_limit.acquire(
+            rate_limit.rate_limit_file(self.rate_limit_file, self._dagster_home),
+            rate_limit.account_key(*account),
+            limits,
+            deadline.at,
+        )
+        if not admitted:
+            raise deadline.error()

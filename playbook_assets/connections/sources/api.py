@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -29,6 +27,8 @@ from gql.transport.exceptions import (
 from gql.transport.requests import RequestsHTTPTransport
 from graphql import GraphQLError
 
+from playbook_assets.connections.kit.deadline import Deadline, step_timeout
+from playbook_assets.connections.kit.retry import Attempt, RetryPolicy, call_with_retries
 from playbook_assets.core.errors import (
     SourceUnreachableError,
     StepTimeoutError,
@@ -42,6 +42,14 @@ from playbook_assets.core.spec import ApiAuth, GraphQLConfig, RequestConfig
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_ATTEMPTS = 4
 MAX_RETRY_AFTER_SECONDS = 30.0
+# Each request is sent up to MAX_ATTEMPTS times; a source that cannot be reached is left to
+# the step, which retries the whole call and then falls back on a stored result.
+_POLICY = RetryPolicy(
+    retries=MAX_ATTEMPTS - 1,
+    max_backoff_seconds=MAX_RETRY_AFTER_SECONDS,
+    max_retry_after_seconds=MAX_RETRY_AFTER_SECONDS,
+    retry_unreachable=False,
+)
 _READ_CHUNK = 1 << 16
 # How much of an error answer a message quotes.
 _ERROR_TEXT_CHARS = 300
@@ -130,7 +138,7 @@ def fetch_rest(
     session: requests.Session | None = None,
 ) -> pa.Table:
     """Call a REST API, follow its pages and return every record."""
-    deadline = time.monotonic() + timeout_seconds
+    deadline = _deadline(timeout_seconds)
     url = resolve_url(config.url, context)
     query: dict[str, Any] = dict(resolve(config.query, context))
     body = resolve(config.body, context)
@@ -151,11 +159,10 @@ def fetch_rest(
                     params=q,
                     json=body if config.method == "POST" else None,
                     headers=headers,
-                    timeout=_remaining(deadline, timeout_seconds),
+                    timeout=deadline.request_timeout(timeout_seconds),
                     stream=True,
                 ),
                 deadline,
-                timeout_seconds,
             )
             page = dig(data, config.records_path)
             if page is None:
@@ -188,21 +195,14 @@ def fetch_rest(
     return records_table(records)
 
 
-def _timeout(limit: float) -> StepTimeoutError:
-    return StepTimeoutError(
-        f"the API did not answer within the step's time limit of {limit:g} s",
-        hint="raise timeout_seconds on the step or execution.timeout_seconds in the config",
+def _deadline(limit: float) -> Deadline:
+    return Deadline(
+        limit,
+        lambda: step_timeout(f"the API did not answer within the step's time limit of {limit:g} s"),
     )
 
 
-def _remaining(deadline: float, limit: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise _timeout(limit)
-    return left
-
-
-def _read_body(response: requests.Response, deadline: float, limit: float) -> bytes:
+def _read_body(response: requests.Response, deadline: Deadline) -> bytes:
     """The whole body of a streamed response, read as it arrives, and stopped at the
     deadline: requests' timeout bounds each read, so a server that sends a byte a second
     would otherwise hold the step for as long as it likes."""
@@ -210,10 +210,9 @@ def _read_body(response: requests.Response, deadline: float, limit: float) -> by
     try:
         while chunk := response.raw.read1(_READ_CHUNK, decode_content=True):
             chunks.append(chunk)
-            if time.monotonic() >= deadline:
-                raise _timeout(limit)
+            deadline.check()
     except urllib3.exceptions.ReadTimeoutError as e:
-        raise _timeout(limit) from e
+        raise deadline.error() from e
     except urllib3.exceptions.HTTPError as e:
         raise TransientStepError(f"the connection to the API dropped: {_reason(e)}") from e
     finally:
@@ -222,50 +221,47 @@ def _read_body(response: requests.Response, deadline: float, limit: float) -> by
 
 
 def _send(
-    call: Callable[[], requests.Response], deadline: float, limit: float
+    call: Callable[[], requests.Response], deadline: Deadline
 ) -> tuple[requests.Response, Any]:
-    """One request, retried on 429 and 5xx with backoff honouring Retry-After; the response
-    and its JSON body."""
-    for attempt in range(MAX_ATTEMPTS):
-        try:
-            response = call()
-        except requests.ConnectionError as e:
-            raise SourceUnreachableError(redact(f"cannot reach the API: {_reason(e)}")) from e
-        except requests.Timeout as e:
-            raise _timeout(limit) from e
-        body = _read_body(response, deadline, limit)
-        if response.status_code < 400:
-            try:
-                return response, json.loads(body)
-            except ValueError as e:
-                shown = redact(body[:_ERROR_TEXT_CHARS].decode("utf-8", "replace").strip())
-                raise TerminalStepError(f"the API answered with something not JSON: {shown}") from e
-        if response.status_code in RETRY_STATUSES and attempt < MAX_ATTEMPTS - 1:
-            delay = _retry_delay(response, attempt)
-            if time.monotonic() + delay < deadline:
-                time.sleep(delay)
-                continue
-        text = redact(body.decode(response.encoding or "utf-8", "replace"))
-        text = text[:_ERROR_TEXT_CHARS].strip()
-        if response.status_code in RETRY_STATUSES:
-            raise TransientStepError(f"the API answered {response.status_code}: {text}")
-        hint = (
-            "check the credential in the environment variable named by auth"
-            if response.status_code in (401, 403)
-            else None
-        )
-        raise TerminalStepError(f"the API answered {response.status_code}: {text}", hint=hint)
-    raise AssertionError("unreachable")
+    """One request, retried on 429 and 5xx by the connections' policy (honouring
+    Retry-After); the response and its JSON body."""
+    return call_with_retries(lambda attempt: _send_once(call, deadline, attempt), _POLICY, deadline)
 
 
-def _retry_delay(response: requests.Response, attempt: int) -> float:
-    retry_after = response.headers.get("Retry-After")
-    if retry_after is not None:
+def _send_once(
+    call: Callable[[], requests.Response], deadline: Deadline, attempt: Attempt
+) -> tuple[requests.Response, Any]:
+    try:
+        response = call()
+    except requests.ConnectionError as e:
+        raise SourceUnreachableError(redact(f"cannot reach the API: {_reason(e)}")) from e
+    except requests.Timeout as e:
+        raise deadline.error() from e
+    body = _read_body(response, deadline)
+    if response.status_code < 400:
         try:
-            return min(MAX_RETRY_AFTER_SECONDS, float(retry_after))
-        except ValueError:
-            pass
-    return min(MAX_RETRY_AFTER_SECONDS, 0.5 * 2**attempt * random.uniform(0.5, 1.5))
+            return response, json.loads(body)
+        except ValueError as e:
+            shown = redact(body[:_ERROR_TEXT_CHARS].decode("utf-8", "replace").strip())
+            raise TerminalStepError(f"the API answered with something not JSON: {shown}") from e
+    text = redact(body.decode(response.encoding or "utf-8", "replace"))
+    text = text[:_ERROR_TEXT_CHARS].strip()
+    if response.status_code in RETRY_STATUSES:
+        attempt.retry_after = _retry_after(response)
+        raise TransientStepError(f"the API answered {response.status_code}: {text}")
+    hint = (
+        "check the credential in the environment variable named by auth"
+        if response.status_code in (401, 403)
+        else None
+    )
+    raise TerminalStepError(f"the API answered {response.status_code}: {text}", hint=hint)
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    try:
+        return float(response.headers["Retry-After"])
+    except (KeyError, ValueError):
+        return None
 
 
 def _reason(error: Exception) -> str:
@@ -288,7 +284,7 @@ def fetch_graphql(
     config: GraphQLConfig, context: ResolutionContext, *, timeout_seconds: float
 ) -> pa.Table:
     """Run a GraphQL query with ``gql``, following cursor pages, and return the records."""
-    deadline = time.monotonic() + timeout_seconds
+    deadline = _deadline(timeout_seconds)
     transport = RequestsHTTPTransport(
         url=resolve_url(config.url, context),
         headers={**config.headers, **auth_headers(config.auth)},
@@ -304,8 +300,12 @@ def fetch_graphql(
     records: list[Any] = []
     with Client(transport=transport, fetch_schema_from_transport=False) as client:
         for _page in range(paging.max_pages):
-            _remaining(deadline, timeout_seconds)
-            data = _execute_graphql(client, document, variables, timeout_seconds)
+            deadline.check()
+            data = call_with_retries(
+                lambda _: _execute_graphql(client, document, variables, timeout_seconds),
+                _POLICY,
+                deadline,
+            )
             page = dig(data, config.records_path)
             if page is None:
                 raise TerminalStepError(
@@ -324,26 +324,19 @@ def fetch_graphql(
 
 
 def _execute_graphql(client: Any, document: Any, variables: dict[str, Any], limit: float) -> Any:
-    for attempt in range(MAX_ATTEMPTS):
-        try:
-            return client.execute(document, variable_values=variables)
-        except TransportQueryError as e:
-            errors = redact(str(e.errors or e))
-            raise TerminalStepError(f"the GraphQL API returned errors: {errors}") from e
-        except TransportServerError as e:
-            code = e.code or 0
-            if code in RETRY_STATUSES and attempt < MAX_ATTEMPTS - 1:
-                time.sleep(min(MAX_RETRY_AFTER_SECONDS, 0.5 * 2**attempt))
-                continue
-            if code in RETRY_STATUSES:
-                raise TransientStepError(f"the GraphQL API answered {code}") from e
-            raise TerminalStepError(redact(f"the GraphQL API answered {code}: {e}")) from e
-        except requests.ConnectionError as e:
-            raise SourceUnreachableError(
-                redact(f"cannot reach the GraphQL API: {_reason(e)}")
-            ) from e
-        except requests.Timeout as e:
-            raise StepTimeoutError(
-                f"the GraphQL API did not answer within the step's time limit of {limit:g} s"
-            ) from e
-    raise AssertionError("unreachable")
+    try:
+        return client.execute(document, variable_values=variables)
+    except TransportQueryError as e:
+        errors = redact(str(e.errors or e))
+        raise TerminalStepError(f"the GraphQL API returned errors: {errors}") from e
+    except TransportServerError as e:
+        code = e.code or 0
+        if code in RETRY_STATUSES:
+            raise TransientStepError(f"the GraphQL API answered {code}") from e
+        raise TerminalStepError(redact(f"the GraphQL API answered {code}: {e}")) from e
+    except requests.ConnectionError as e:
+        raise SourceUnreachableError(redact(f"cannot reach the GraphQL API: {_reason(e)}")) from e
+    except requests.Timeout as e:
+        raise StepTimeoutError(
+            f"the GraphQL API did not answer within the step's time limit of {limit:g} s"
+        ) from e

@@ -10,14 +10,15 @@ there: see ``execution.call_within_limit``).
 from __future__ import annotations
 
 import glob
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
-from playbook_assets.connections.query_timeout import interrupt_after
-from playbook_assets.core.errors import StepTimeoutError, TerminalStepError
+from playbook_assets.connections.kit.deadline import interrupt_after, limit_text, step_timeout
+from playbook_assets.connections.kit.errors import ErrorMapping, mapped_errors
+from playbook_assets.core.errors import TerminalStepError
 from playbook_assets.core.file_access import (
     ALLOWED_HINT,
     check_allowed_file,
@@ -69,7 +70,7 @@ def read_files(
         confined_connection(allowed_directories=allowed_directories) as connection,
         interrupt_after(connection, timeout_seconds) as timed_out,
     ):
-        try:
+        with mapped_errors(_read_errors(pattern, kind, timeout_seconds, timed_out.is_set)):
             if kind == "csv":
                 relation = connection.read_csv(
                     files,  # pyright: ignore[reportArgumentType]  (a list works; the stub is narrow)
@@ -80,11 +81,21 @@ def read_files(
             else:
                 relation = connection.read_parquet(files, filename=config.include_filename)
             return relation.to_arrow_table()
-        except duckdb.Error as e:
-            if timed_out.is_set():
-                raise StepTimeoutError(
-                    f"reading {pattern} took longer than {timeout_seconds:g} s and was stopped",
-                    hint="raise timeout_seconds on the step or in execution.timeout_seconds",
-                ) from e
-            hint = ALLOWED_HINT if is_file_access_error(e) else None
-            raise TerminalStepError(f"cannot read {pattern} as {kind}: {e}", hint=hint) from e
+
+
+def _read_errors(
+    pattern: str, kind: str, timeout_seconds: float | None, interrupted: Callable[[], bool]
+) -> ErrorMapping:
+    """DuckDB's errors of a read: past the time limit (the interrupt fired), or the read's."""
+
+    def mapping(error: Exception) -> Exception:
+        if not isinstance(error, duckdb.Error):
+            return error
+        if interrupted():
+            return step_timeout(
+                f"reading {pattern} took longer than {limit_text(timeout_seconds)} and was stopped"
+            )
+        hint = ALLOWED_HINT if is_file_access_error(error) else None
+        return TerminalStepError(f"cannot read {pattern} as {kind}: {error}", hint=hint)
+
+    return mapping

@@ -13,10 +13,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field
 
+from playbook_assets.connections.kit.deadline import limit_text, step_timeout
 from playbook_assets.connections.warehouses.base import WarehouseResource
 from playbook_assets.core.errors import (
     SourceUnreachableError,
-    StepTimeoutError,
     TerminalStepError,
     TransientStepError,
 )
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from google.cloud import bigquery
 
 _SCOPES = ("https://www.googleapis.com/auth/bigquery",)
-_TIMEOUT_HINT = "raise timeout_seconds on the step or in execution.timeout_seconds"
 # The server-side job timeout is a backstop for when this process dies before it can cancel:
 # the client cancels at the deadline itself, the server stops the job a little later.
 _SERVER_GRACE_MS = 2_000
@@ -193,10 +192,9 @@ class BigQueryWarehouse(WarehouseResource):
                 remaining = timeout_seconds - (time.monotonic() - started)
                 if remaining <= 0:
                     job.cancel(retry=retry, timeout=_HTTP_TIMEOUT_SECONDS)
-                    raise StepTimeoutError(
+                    raise step_timeout(
                         f"the query ran longer than {timeout_seconds:g} s; BigQuery job "
-                        f"{job.job_id} was cancelled",
-                        hint=_TIMEOUT_HINT,
+                        f"{job.job_id} was cancelled"
                     )
                 delay = min(delay, remaining)
             time.sleep(delay)
@@ -290,10 +288,9 @@ class BigQueryWarehouse(WarehouseResource):
         reason = _reason(error)
         message = _message(error)
         if reason in {"stopped", "timeout"} or "timed out" in message.lower():
-            limit = f"{timeout_seconds:g} s" if timeout_seconds else "its time limit"
-            return StepTimeoutError(
-                f"the query ran longer than {limit} and was stopped by BigQuery: {message}",
-                hint=_TIMEOUT_HINT,
+            return step_timeout(
+                f"the query ran longer than {limit_text(timeout_seconds)} and was stopped by "
+                f"BigQuery: {message}"
             )
         transient_types = (
             api.ServiceUnavailable,

@@ -10,17 +10,17 @@ from typing import Any, ClassVar
 import pyarrow as pa
 from pydantic import Field
 
+from playbook_assets.connections.kit.deadline import cancel_after, limit_text, step_timeout
+from playbook_assets.connections.kit.errors import mapped_errors
 from playbook_assets.connections.warehouses.base import WarehouseResource
 from playbook_assets.core.errors import (
     SourceUnreachableError,
-    StepTimeoutError,
     TerminalStepError,
     TransientStepError,
 )
 from playbook_assets.core.redaction import redact
 
 INSTALL_HINT = 'install it with: pip install "playbook-executor[databricks]"'
-_TIMEOUT_HINT = "raise timeout_seconds on the step or in execution.timeout_seconds"
 
 
 def _connector() -> Any:
@@ -80,31 +80,14 @@ with warnings.catch_warnings():
                     f"{type(e).__name__}: {_first_line(e)}",
                     hint="check server_hostname, http_path and the access token",
                 ) from e
-            timed_out = threading.Event()
             try:
                 cursor = connection.cursor()
-
-                def cancel() -> None:
-                    timed_out.set()
-                    cursor.cancel()
-
-                timer = threading.Timer(timeout_seconds, cancel) if timeout_seconds else None
-                if timer is not None:
-                    timer.daemon = True
-                    timer.start()
                 try:
-                    cursor.execute(sql)
-                    return cursor.fetchall_arrow()
-                except Exception as e:
-                    if timed_out.is_set():
-                        raise StepTimeoutError(
-                            f"the query ran longer than {timeout_seconds:g} s and was cancelled",
-                            hint=_TIMEOUT_HINT,
-                        ) from e
-                    raise _classify(e) from e
+                    with cancel_after(timeout_seconds, cursor.cancel) as timed_out:
+                        with mapped_errors(lambda e: _classify(e, timeout_seconds, timed_out)):
+                            cursor.execute(sql)
+                            return cursor.fetchall_arrow()
                 finally:
-                    if timer is not None:
-                        timer.cancel()
                     cursor.close()
             finally:
                 connection.close()
@@ -117,8 +100,15 @@ with warnings.catch_warnings():
             )
 
 
-def _classify(error: Exception) -> Exception:
-    """Transient for throttling, 5xx and dropped connections; terminal otherwise."""
+def _classify(
+    error: Exception, timeout_seconds: float | None, timed_out: threading.Event
+) -> Exception:
+    """The error mapping: past the time limit when the cancel fired; transient for
+    throttling, 5xx and dropped connections; terminal otherwise."""
+    if timed_out.is_set():
+        return step_timeout(
+            f"the query ran longer than {limit_text(timeout_seconds)} and was cancelled"
+        )
     text = _first_line(error)
     name = type(error).__name__
     transient_words = ("429", "503", "502", "504", "temporarily", "connection reset", "throttl")

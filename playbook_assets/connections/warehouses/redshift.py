@@ -1,7 +1,7 @@
 """Amazon Redshift as the data warehouse, over the PostgreSQL wire protocol (psycopg 3).
 
 Everything but the defaults, the session settings and table loading is PostgreSQL's
-(``warehouses/postgres.py``): connection fields, the server-side statement timeout and cancel,
+(``warehouses/postgres_wire``): connection fields, the server-side statement timeout and cancel,
 read-only transactions, the cursor-and-batches path to Arrow and the error classification.
 Queries are rendered in sqlglot's ``redshift`` dialect.
 """
@@ -14,14 +14,14 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql as pg_sql
 
-from playbook_assets.connections.warehouses.postgres import PostgresWarehouse
+from playbook_assets.connections.warehouses.postgres_wire import PostgresWireWarehouse
 
 # Redshift binds at most 32767 parameters per statement; stay well below.
 _MAX_PARAMETERS = 30_000
 _MAX_ROWS_PER_INSERT = 1_000
 
 
-class RedshiftWarehouse(PostgresWarehouse):
+class RedshiftWarehouse(PostgresWireWarehouse):
     """An Amazon Redshift database (provisioned or serverless), read-only unless ``allow_writes``.
 
     Same settings as a PostgreSQL connection, with Redshift's defaults: port 5439 and

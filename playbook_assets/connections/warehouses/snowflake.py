@@ -17,10 +17,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field
 
+from playbook_assets.connections.kit.deadline import limit_text, step_timeout
 from playbook_assets.connections.warehouses.base import WarehouseResource
 from playbook_assets.core.errors import (
     SourceUnreachableError,
-    StepTimeoutError,
     TerminalStepError,
     TransientStepError,
 )
@@ -43,7 +43,6 @@ _TRANSIENT_ERRNOS = frozenset(
     }
 )
 
-_TIMEOUT_HINT = "raise timeout_seconds on the step or in execution.timeout_seconds"
 _LINE_PATTERNS = (
     re.compile(r"\bline (\d+) at position (\d+)", re.IGNORECASE),  # Snowflake compilation errors
     re.compile(r"\bLine (\d+), Col: (\d+)"),  # sqlglot-style positions (fakesnow)
@@ -365,10 +364,9 @@ with warnings.catch_warnings():
                 return error
             errno = getattr(error, "errno", None)
             if errno in _TIMEOUT_ERRNOS or (timed_out and isinstance(error, sf.Error)):
-                limit = f"{timeout_seconds:g} s" if timeout_seconds else "its time limit"
-                return StepTimeoutError(
-                    f"the query ran longer than {limit} and was cancelled in Snowflake",
-                    hint=_TIMEOUT_HINT,
+                return step_timeout(
+                    f"the query ran longer than {limit_text(timeout_seconds)} and was "
+                    "cancelled in Snowflake"
                 )
             retryable_http = (
                 sf.ServiceUnavailableError,

@@ -57,10 +57,10 @@ def test_the_specifications_example_requests_over_stdio(
         env={**os.environ, "DAGSTER_HOME": str(project.dagster_home)},
         cwd=str(project.root),
     )
-    progress: list[str | None] = []
+    notes: list[str | None] = []
 
-    async def on_progress(done: float, total: float | None, message: str | None) -> None:
-        progress.append(message)
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        notes.append(message)
 
     async def requests() -> dict[str, Any]:
         async with Client(server, read_timeout_seconds=300) as client:
@@ -105,7 +105,7 @@ def test_the_specifications_example_requests_over_stdio(
     answers = anyio.run(requests)
     for name in ("presales", "renewals", "expansion", "segment"):
         assert answers[name]["status"] == "success", answers[name]
-    assert progress == [
+    assert notes == [
         f"step {step['step_id']}: success, {step['row_count']:,} rows"
         for step in answers["presales"]["steps"]
     ]

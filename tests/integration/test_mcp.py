@@ -209,10 +209,10 @@ def test_errors_are_the_command_lines(project: Project, capsys: pytest.CaptureFi
 def test_run_reports_progress_per_step_and_is_a_dagster_run_with_records(
     project: Project, sql: duckdb.DuckDBPyConnection
 ) -> None:
-    progress: list[tuple[float, float | None, str | None]] = []
+    notes: list[tuple[float, float | None, str | None]] = []
 
-    async def on_progress(done: float, total: float | None, message: str | None) -> None:
-        progress.append((done, total, message))
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        notes.append((progress, total, message))
 
     async def body(client: Client) -> dict[str, Any]:
         result = await client.call_tool(
@@ -260,7 +260,7 @@ def test_run_reports_progress_per_step_and_is_a_dagster_run_with_records(
     assert report["outputs"]["summary"]["values"]["candidate_arr"] == pytest.approx(
         float(sum(row[1] for row in expected)), rel=1e-9
     )
-    assert progress == [
+    assert notes == [
         (1, 2, "step candidates: success, 50 rows"),
         (2, 2, f"step by_segment: success, {segments} rows"),
     ]
@@ -338,7 +338,7 @@ def test_cancelling_a_run_stops_it_before_its_next_step(project: Project) -> Non
     async def body(client: Client) -> dict[str, Any]:
         with anyio.CancelScope() as scope:
 
-            async def on_progress(done: float, total: float | None, message: str | None) -> None:
+            async def on_progress(progress: float, total: float | None, message: str | None) -> None:
                 seen.append(message)
                 scope.cancel()  # as soon as the first step is done; `slow` is running
 

@@ -338,7 +338,9 @@ def test_cancelling_a_run_stops_it_before_its_next_step(project: Project) -> Non
     async def body(client: Client) -> dict[str, Any]:
         with anyio.CancelScope() as scope:
 
-            async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            async def on_progress(
+                progress: float, total: float | None, message: str | None
+            ) -> None:
                 seen.append(message)
                 scope.cancel()  # as soon as the first step is done; `slow` is running
 

@@ -27,6 +27,7 @@ BENCHMARKS = {
     "scale": "bench.scale",
     "hubspot": "bench.hubspot",
     "report": "bench.report_render",
+    "mcp": "bench.mcp_warm",
 }
 
 

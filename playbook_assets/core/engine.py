@@ -237,8 +237,7 @@ class PlaybookRun:
         self._finished_reading(step_id)
 
     def _blocker(self, step_id: str) -> str | None:
-        """Why a step cannot run: an upstream step of the run that failed or was skipped, or
-        the run was asked to stop (``run_control``)."""
+        """Why a step cannot run: an upstream step failed or was skipped, or the run stopped."""
         if stop_requested(self.run_id):
             return STOPPED_REASON
         for name in self.plan.upstream[step_id]:
@@ -322,16 +321,15 @@ class PlaybookRun:
                 tables.add(step_id, found.table)
 
     def _finished_reading(self, step_id: str) -> None:
-        """A step is over (done, failed or skipped): the run's watcher hears of it
-        (``run_control``), what it read may be let go, and its own result too when nothing
-        reads it."""
+        """A step is over (done, failed or skipped): its watcher hears of it (``run_control``),
+        what it read may be let go, and its own result too when nothing reads it."""
         for name in self.plan.data_upstream[step_id]:
             if name in self.steps:
                 self.steps[name].read()
         state = self.steps[step_id]
-        outcome = step_outcome(state, unit_id(self.units[0]), "")
-        rows = sum(summary.rows for summary in state.summaries.values())
-        step_finished(self.run_id, step_id, outcome.status, rows if state.done else None)
+        status = step_outcome(state, unit_id(self.units[0]), "").status
+        rows = sum(summary.rows for summary in state.summaries.values()) if state.done else None
+        step_finished(self.run_id, step_id, status, rows)
         if state.readers <= 0:
             state.release()
 

@@ -44,17 +44,6 @@ INSTRUCTIONS = (
 )
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 RUNS = ToolAnnotations(read_only_hint=False, open_world_hint=True)
-# The tools of each mode, by name (the skill and its test name them).
-READING_TOOLS = (
-    "list_playbooks",
-    "describe_playbook",
-    "get_run",
-    "list_runs",
-    "get_step_rows",
-    "validate_playbook",
-    "verify_artifacts",
-)
-RUNNING_TOOLS = ("run_playbook",)
 
 T = TypeVar("T")
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,6 @@ BENCH_DIR = ROOT / "bench"
 CACHE_DIR = BENCH_DIR / ".cache"
 RESULTS_DIR = BENCH_DIR / "results"
 PYTHON = sys.executable
-MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -106,26 +105,6 @@ def run_child(
     return ChildResult(seconds, usage.ru_maxrss / 1024, process.returncode, output, err)
 
 
-def run_python(
-    code_or_module: str, *args: str, env: Mapping[str, str] | None = None, module: bool = True
-) -> ChildResult:
-    """``python -m MODULE ARGS`` (or ``python -c CODE``) in a fresh process."""
-    flag = "-m" if module else "-c"
-    return run_child([PYTHON, flag, code_or_module, *args], env=env)
-
-
-def repeat_children(
-    make: Callable[[], ChildResult], times: int
-) -> tuple[list[ChildResult], float, float]:
-    """Run ``make`` ``times`` times; the results, the median seconds and the max peak MiB."""
-    results = [make() for _ in range(times)]
-    return (
-        results,
-        median([r.seconds for r in results]),
-        max(r.peak_mib for r in results),
-    )
-
-
 # ---------------------------------------------------------------------------------------------
 # Inside a worker process
 # ---------------------------------------------------------------------------------------------
@@ -158,16 +137,6 @@ def peak_rss_mib() -> float:
 def rss_mib() -> float:
     """This process's current RSS in MiB."""
     return _status_kib("VmRSS") / 1024
-
-
-def timed(function: Callable[[], Any]) -> tuple[float, float, float, Any]:
-    """Run ``function`` once: seconds, peak RSS during the call, RSS before it, the value."""
-    before = rss_mib()
-    reset_peak_rss()
-    started = time.perf_counter()
-    value = function()
-    seconds = time.perf_counter() - started
-    return seconds, peak_rss_mib(), before, value
 
 
 # ---------------------------------------------------------------------------------------------

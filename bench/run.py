@@ -27,6 +27,7 @@ BENCHMARKS = {
     "scale": "bench.scale",
     "hubspot": "bench.hubspot",
     "report": "bench.report_render",
+    "mcp": "bench.mcp_warm",
 }
 
 
@@ -49,10 +50,6 @@ def machine_line() -> str:
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}; "
         f"{versions}"
     )
-
-
-def _cell(value: float | None, digits: int = 2) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def render(rows: Sequence[Row]) -> str:

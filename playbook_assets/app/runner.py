@@ -14,11 +14,14 @@ from typing import Any
 
 import dagster as dg
 
+from playbook_assets.core.artifacts import ensure_folder
 from playbook_assets.core.catalog import LoadedPlaybook, PlaybookCatalog
 from playbook_assets.core.config import ExecutorConfig
 from playbook_assets.core.errors import (
     ArtifactWriteError,
+    PlaybookError,
     PlaybookValidationError,
+    SourceLocation,
     unknown_name_hint,
 )
 from playbook_assets.core.parameters import resolve_parameters
@@ -63,6 +66,9 @@ class RunRequest:
     log_level: str = "WARNING"
     tags: Mapping[str, str] = field(default_factory=dict)
     partition: str | None = None
+    # The Dagster run id to give the run (default: a new one), so that a caller can follow
+    # it while it runs (``core.run_control``).
+    run_id: str | None = None
 
 
 def dagster_instance() -> dg.DagsterInstance:
@@ -83,23 +89,49 @@ def dagster_instance() -> dg.DagsterInstance:
     return instance
 
 
-def run_playbook(request: RunRequest, instance: dg.DagsterInstance | None = None) -> dict[str, Any]:
-    """Run a playbook and return its run report.
+def check_artifacts_folder(request: RunRequest) -> None:
+    """Before anything runs: the artifacts folder of a run that stores its results can be
+    created (a file where the folder should be is an error naming the config setting)."""
+    config = request.config
+    if request.save_artifacts and config.artifacts.enabled:
+        try:
+            ensure_folder(config.artifacts_dir)
+        except PlaybookError as e:
+            raise e.at(location=SourceLocation(config.display_path), field="artifacts.directory")
+
+
+def request_options(request: RunRequest) -> FactoryOptions:
+    """The factory options a request's run is built with."""
+    return FactoryOptions(
+        data_warehouse=request.data_warehouse,
+        crm=request.crm,
+        save_artifacts=request.save_artifacts,
+    )
+
+
+def playbook_definitions(request: RunRequest) -> dg.Definitions:
+    """The Dagster definitions a request's playbook runs with (a long-lived caller keeps
+    them for the next run of the same playbook and options)."""
+    catalog = PlaybookCatalog(playbooks={request.loaded.id: request.loaded})
+    options = request_options(request)
+    return build_definitions(catalog, request.config, options, only=[request.loaded.id])
+
+
+def run_playbook(
+    request: RunRequest,
+    instance: dg.DagsterInstance | None = None,
+    definitions: dg.Definitions | None = None,
+) -> dict[str, Any]:
+    """Run a playbook and return its run report (``definitions``: those
+    ``playbook_definitions`` built for the request, when the caller kept them).
 
     Parameters from ``text_parameters`` (``k=v`` text) override ``file_parameters``. Bad
     parameters or connection names raise ``PlaybookValidationError`` before anything runs.
     """
     spec = request.loaded.spec
     parameters = resolve_parameters(spec, {**request.file_parameters, **request.text_parameters})
-
-    options = FactoryOptions(
-        data_warehouse=request.data_warehouse,
-        crm=request.crm,
-        save_artifacts=request.save_artifacts,
-    )
-    warehouse, crm = effective_connections(request.config, options)
-    catalog = PlaybookCatalog(playbooks={spec.id: request.loaded})
-    definitions = build_definitions(catalog, request.config, options, only=[spec.id])
+    warehouse, crm = effective_connections(request.config, request_options(request))
+    definitions = definitions or playbook_definitions(request)
     run_config = parameters_run_config(spec.id, run_config_values(spec, parameters))
     run_config["loggers"] = {"console": {"config": {"log_level": request.log_level}}}
 
@@ -112,6 +144,7 @@ def run_playbook(request: RunRequest, instance: dg.DagsterInstance | None = None
             instance=instance,
             run_config=run_config,
             partition_key=request.partition,
+            run_id=request.run_id,
             tags={
                 "playbook/launched_by": "cli",
                 **process_tags(),
@@ -193,6 +226,7 @@ def execute_playbook(
     partition_key: str | None = None,
     tags: Mapping[str, str] | None = None,
     assets: Sequence[str] | None = None,
+    run_id: str | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Run a playbook in this process: Dagster's implicit asset job with the playbook's assets
     selected (or only the named ``assets``: steps, outputs, ``run_report``), as a run launched
@@ -207,6 +241,7 @@ def execute_playbook(
         partition_key=partition_key,
         asset_selection=sorted(keys),
         raise_on_error=False,
+        run_id=run_id,
         tags={TAG_PLAYBOOK: playbook_id, **(tags or {})},
     )
 

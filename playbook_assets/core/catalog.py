@@ -207,8 +207,16 @@ def load_playbook_file(
 ) -> LoadedPlaybook:
     """Load, parse and validate one playbook file."""
     shown = display_path(path)
+    raw = read_bounded(path, shown, config.limits.yaml_limits().max_file_bytes)
+    return load_playbook_bytes(raw, path, config, origin, shown=shown)
+
+
+def load_playbook_bytes(
+    raw: bytes, path: Path, config: ExecutorConfig, origin: str = "custom", *, shown: str
+) -> LoadedPlaybook:
+    """Parse and validate a playbook's bytes as if read from ``path`` (errors name ``shown``:
+    the file, or where the text came from; ``load_yaml`` bounds its size)."""
     limits = config.limits.yaml_limits()
-    raw = read_bounded(path, shown, limits.max_file_bytes)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -39,6 +39,7 @@ from playbook_assets.core.references import ResolutionContext
 from playbook_assets.core.report import FACTS_METADATA_KEY
 from playbook_assets.core.report_render.data import ReportTables
 from playbook_assets.core.results import Result, build_result
+from playbook_assets.core.run_control import STOPPED_REASON, step_finished, stop_requested
 from playbook_assets.core.run_state import (
     RANGE,
     SHARED,
@@ -46,6 +47,7 @@ from playbook_assets.core.run_state import (
     StepState,
     Summary,
     partition_of,
+    step_outcome,
     unit_id,
 )
 from playbook_assets.core.step_execution import (
@@ -235,7 +237,9 @@ class PlaybookRun:
         self._finished_reading(step_id)
 
     def _blocker(self, step_id: str) -> str | None:
-        """Why a step cannot run: an upstream step of the run that failed or was skipped."""
+        """Why a step cannot run: an upstream step failed or was skipped, or the run stopped."""
+        if stop_requested(self.run_id):
+            return STOPPED_REASON
         for name in self.plan.upstream[step_id]:
             upstream = self.steps.get(name)
             if upstream is None:
@@ -317,12 +321,15 @@ class PlaybookRun:
                 tables.add(step_id, found.table)
 
     def _finished_reading(self, step_id: str) -> None:
-        """A step is over (done, failed or skipped): what it read may be let go, and its own
-        result too when nothing reads it."""
+        """A step is over (done, failed or skipped): its watcher hears of it (``run_control``),
+        what it read may be let go, and its own result too when nothing reads it."""
         for name in self.plan.data_upstream[step_id]:
             if name in self.steps:
                 self.steps[name].read()
         state = self.steps[step_id]
+        status = step_outcome(state, unit_id(self.units[0]), "").status
+        rows = sum(summary.rows for summary in state.summaries.values()) if state.done else None
+        step_finished(self.run_id, step_id, status, rows)
         if state.readers <= 0:
             state.release()
 

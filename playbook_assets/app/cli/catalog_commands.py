@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from playbook_assets.app.catalog_listing import invalid_rows, playbook_rows
 from playbook_assets.app.cli.common import (
     EXIT_INVALID,
     EXIT_OK,
@@ -42,21 +43,8 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     _, catalog = load(args)
-    rows = [
-        {
-            "id": loaded.id,
-            "name": loaded.spec.name,
-            "steps": len(loaded.spec.steps),
-            "data_sources": [source.type for source in loaded.spec.data_sources],
-            "origin": loaded.origin,
-            "file": loaded.display_path,
-        }
-        for loaded in sorted(catalog.playbooks.values(), key=lambda p: p.id)
-    ]
-    invalid = [
-        {"id": broken.playbook_id, "file": broken.display_path, "error": str(broken.error)}
-        for broken in catalog.broken
-    ]
+    rows = playbook_rows(catalog)
+    invalid = invalid_rows(catalog)
     if args.json:
         print_json({"playbooks": rows, "invalid": invalid})
         return EXIT_OK

@@ -15,13 +15,21 @@ from playbook_assets.app.cli import (
     artifact_commands,
     catalog_commands,
     demo_commands,
+    mcp_commands,
     partition_commands,
     run_commands,
 )
 from playbook_assets.app.cli.common import EXIT_INVALID, global_options
 from playbook_assets.core.errors import PlaybookError
 
-_GROUPS = (catalog_commands, run_commands, partition_commands, artifact_commands, demo_commands)
+_GROUPS = (
+    catalog_commands,
+    run_commands,
+    partition_commands,
+    artifact_commands,
+    demo_commands,
+    mcp_commands,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -117,16 +117,10 @@ def run_and_report(request: RunRequest, args: argparse.Namespace) -> int:
     from playbook_assets.app.runner import run_playbook
 
     quiet_warnings()
-    from playbook_assets.core.artifacts import ensure_folder
-    from playbook_assets.core.errors import SourceLocation
+    from playbook_assets.app.runner import check_artifacts_folder
     from playbook_assets.core.run_records import RunRecordNotStoredError
 
-    config = request.config
-    if request.save_artifacts and config.artifacts.enabled:
-        try:  # before anything runs: a file where the folder should be is a config error
-            ensure_folder(config.artifacts_dir)
-        except PlaybookError as e:
-            raise e.at(location=SourceLocation(config.display_path), field="artifacts.directory")
+    check_artifacts_folder(request)
     not_stored: PlaybookError | None = None
     try:
         report = run_playbook(request)

@@ -132,10 +132,17 @@ def load_catalog(
     extra_files: Sequence[Path] = (),
 ) -> PlaybookCatalog:
     """Load built-in templates, then the deployment's playbooks (which replace built-ins)."""
+    custom = [*playbook_files([config.playbooks_dir]), *extra_files]
+    return load_catalog_files(config, playbook_files(template_dirs), custom)
+
+
+def load_catalog_files(
+    config: ExecutorConfig, builtin: Sequence[Path], custom: Sequence[Path]
+) -> PlaybookCatalog:
+    """Load the ``builtin`` playbook files, then the ``custom`` ones (which replace
+    built-ins of the same id)."""
     catalog = PlaybookCatalog()
-    sources: list[tuple[Path, str]] = [(p, "builtin") for p in playbook_files(template_dirs)]
-    sources += [(p, "custom") for p in playbook_files([config.playbooks_dir])]
-    sources += [(p, "custom") for p in extra_files]
+    sources = [(p, "builtin") for p in builtin] + [(p, "custom") for p in custom]
     for path, origin in sources:
         try:
             loaded = load_playbook_file(path, config, origin)

@@ -17,11 +17,19 @@ from playbook_assets.app.cli import (
     demo_commands,
     partition_commands,
     run_commands,
+    schema_commands,
 )
 from playbook_assets.app.cli.common import EXIT_INVALID, global_options
 from playbook_assets.core.errors import PlaybookError
 
-_GROUPS = (catalog_commands, run_commands, partition_commands, artifact_commands, demo_commands)
+_GROUPS = (
+    catalog_commands,
+    run_commands,
+    partition_commands,
+    artifact_commands,
+    demo_commands,
+    schema_commands,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,7 +7,10 @@ not need Dagster (the core, the commands that run nothing) never import it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from playbook_assets.dagster_adapter.component import PlaybookCollectionComponent
 
 __all__ = ["PlaybookCollectionComponent"]
 

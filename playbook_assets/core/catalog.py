@@ -34,6 +34,8 @@ from playbook_assets.core.yaml_source import YamlDocument, load_yaml, load_yaml_
 
 __all__ = ["RESERVED_ASSET_NAMES", "BrokenPlaybook", "LoadedPlaybook", "PlaybookCatalog"]
 BROKEN_ASSET_NAME = "invalid_playbook"
+# The suffixes of a file of a playbook's tests, beside it: ``health_dashboard.tests.yaml``.
+TESTS_SUFFIXES = (".tests.yaml", ".tests.yml")
 # What Dagster refuses in a group name and in a part of an asset key.
 _NOT_IN_ASSET_NAMES = re.compile(r"[^A-Za-z0-9_]")
 logger = logging.getLogger(__name__)
@@ -118,12 +120,22 @@ def display_path(path: Path) -> str:
 
 
 def playbook_files(directories: Iterable[Path]) -> list[Path]:
-    """YAML files in the given folders, sorted by name within each folder."""
+    """YAML files in the given folders, sorted by name within each folder; a playbook's
+    tests beside it (``*.tests.yaml``) are not playbooks."""
     files: list[Path] = []
     for directory in directories:
         if directory.is_dir():
-            files.extend(sorted(p for p in directory.iterdir() if p.suffix in {".yaml", ".yml"}))
+            files.extend(sorted(p for p in directory.iterdir() if is_playbook_file(p)))
     return files
+
+
+def is_playbook_file(path: Path) -> bool:
+    """Whether a file of a playbooks folder is a playbook (YAML, and not a tests file)."""
+    return (
+        path.is_file()
+        and path.suffix in {".yaml", ".yml"}
+        and not path.name.endswith(TESTS_SUFFIXES)
+    )
 
 
 def load_catalog(

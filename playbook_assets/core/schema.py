@@ -16,11 +16,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from playbook_assets.core.config import ROOT_KEY, ConfigFileModel
+from playbook_assets.core.playbook_tests.spec import PlaybookTestFile
 from playbook_assets.core.spec import PlaybookFile
 
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
 PLAYBOOK_SCHEMA_FILE = "playbook.schema.json"
 CONFIG_SCHEMA_FILE = "playbook-executor.schema.json"
+TESTS_SCHEMA_FILE = "playbook-tests.schema.json"
 COMPONENT_SCHEMA_FILE = "component.schema.json"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -34,6 +36,11 @@ def schema_line(reference: str) -> str:
 def playbook_schema() -> dict[str, Any]:
     """The JSON schema of a playbook file."""
     return _schema(PlaybookFile, "Playbook")
+
+
+def tests_schema() -> dict[str, Any]:
+    """The JSON schema of a file of playbook tests (``<playbook>.tests.yaml``)."""
+    return _schema(PlaybookTestFile, "Playbook tests")
 
 
 def config_schema() -> dict[str, Any]:

@@ -20,7 +20,12 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from playbook_assets.core.catalog import PlaybookCatalog, load_catalog_files, playbook_files
+from playbook_assets.core.catalog import (
+    PlaybookCatalog,
+    is_playbook_file,
+    load_catalog_files,
+    playbook_files,
+)
 from playbook_assets.core.config import (
     ROOT_KEY,
     ExecutorConfig,
@@ -34,6 +39,7 @@ from playbook_assets.core.schema import (
     CONFIG_SCHEMA_FILE,
     PLAYBOOK_SCHEMA_FILE,
     SCHEMAS_DIR,
+    TESTS_SCHEMA_FILE,
     schema_line,
 )
 from playbook_assets.core.yaml_source import YamlDocument, load_yaml_file
@@ -44,6 +50,7 @@ COMPONENT_TYPE = "playbook_assets.PlaybookCollectionComponent"
 DEFS_FILE = "defs.yaml"
 # Where the scaffolded files find their JSON schemas, relative to the component's folder.
 SCAFFOLD_SCHEMAS = "schemas"
+SCHEMA_FILES = (COMPONENT_SCHEMA_FILE, PLAYBOOK_SCHEMA_FILE, CONFIG_SCHEMA_FILE, TESTS_SCHEMA_FILE)
 
 
 class PlaybookTranslation(dg.Model, dg.Resolvable):
@@ -58,8 +65,7 @@ class PlaybookTranslation(dg.Model, dg.Resolvable):
     )
     owners: list[str] | None = Field(
         default=None,
-        description="Owners of every asset, replacing the playbooks' own "
-        "(emails or 'team:NAME').",
+        description="Owners of every asset, replacing the playbooks' own (emails or 'team:NAME').",
     )
     tags: dict[str, str] = Field(
         default_factory=dict, description="Tags added to every asset, over the playbooks' own."
@@ -76,14 +82,14 @@ class PlaybookCollectionScaffolder(dg.Scaffolder):
         schemas = folder / SCAFFOLD_SCHEMAS
         (folder / "playbooks").mkdir(parents=True, exist_ok=True)
         schemas.mkdir(exist_ok=True)
-        for name in (COMPONENT_SCHEMA_FILE, PLAYBOOK_SCHEMA_FILE, CONFIG_SCHEMA_FILE):
+        for name in SCHEMA_FILES:
             (schemas / name).write_bytes((SCHEMAS_DIR / name).read_bytes())
         (folder / DEFS_FILE).write_text(
             schema_line(f"{SCAFFOLD_SCHEMAS}/{COMPONENT_SCHEMA_FILE}")
             + f"type: {request.type_name}\n"
             "attributes:\n"
             '  playbooks: ["playbooks/*.yaml"]\n'
-            "  # config: playbook-executor.yaml   # or settings: the keys under playbook_executor:\n"
+            "  # config: playbook-executor.yaml  # or settings: the keys under playbook_executor:\n"
             "  # translation: {key_prefix: [playbooks], group_name: playbooks, "
             "owners: ['team:revops'], tags: {domain: sales}}\n",
             encoding="utf-8",
@@ -231,12 +237,13 @@ class PlaybookCollectionComponent(dg.Component, dg.Model, dg.Resolvable):
 
 
 def _matching(folder: Path, patterns: list[str], attribute: str) -> list[Path]:
-    """The files each glob matches (relative to ``folder``), in order; a glob that matches
-    nothing is an error: a typo must not load zero playbooks silently."""
+    """The playbook files each glob matches (relative to ``folder``; tests files are left
+    out), in order; a glob that matches none is an error: a typo must not load zero
+    playbooks silently."""
     found: dict[Path, None] = {}
     for pattern in patterns:
         matches = sorted(glob.glob(os.path.join(folder, os.path.expanduser(pattern))))
-        files = [Path(match) for match in matches if os.path.isfile(match)]
+        files = [Path(match) for match in matches if is_playbook_file(Path(match))]
         if not files:
             raise ConfigError(
                 f"no file matches {attribute} pattern '{pattern}'",
@@ -294,4 +301,3 @@ def component_json_schema() -> dict[str, Any]:
         "additionalProperties": False,
         "$defs": definitions,
     }
-

@@ -18,6 +18,7 @@ from playbook_assets.app.cli import (
     partition_commands,
     run_commands,
     schema_commands,
+    test_commands,
 )
 from playbook_assets.app.cli.common import EXIT_INVALID, global_options
 from playbook_assets.core.errors import PlaybookError
@@ -29,6 +30,7 @@ _GROUPS = (
     artifact_commands,
     demo_commands,
     schema_commands,
+    test_commands,
 )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from playbook_assets.app.cli.common import EXIT_OK, Commands
 from playbook_assets.core.artifacts import atomic_write_bytes
-from playbook_assets.core.schema import config_schema, playbook_schema, schema_text
+from playbook_assets.core.schema import config_schema, playbook_schema, schema_text, tests_schema
 
 
 def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
@@ -19,7 +19,7 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
     del common
     schema = commands.add_parser(
         "schema",
-        help="print the JSON schema of playbook files (or of the config, or of defs.yaml)",
+        help="print the JSON schema of playbook files (or of the config, tests or defs.yaml)",
     )
     which = schema.add_mutually_exclusive_group()
     which.add_argument(
@@ -28,6 +28,7 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="the schema of playbook-executor.yaml",
     )
+    which.add_argument("--tests", action="store_true", help="the schema of a playbook's tests file")
     which.add_argument(
         "--component",
         action="store_true",
@@ -43,7 +44,13 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
         text = schema_text(component_json_schema())
     else:
-        text = schema_text(config_schema() if args.config_schema else playbook_schema())
+        text = schema_text(
+            config_schema()
+            if args.config_schema
+            else tests_schema()
+            if args.tests
+            else playbook_schema()
+        )
     if args.output is None:
         sys.stdout.write(text)
     else:

@@ -12,7 +12,6 @@ import sys
 from typing import Any
 
 from playbook_assets.app.cli.common import (
-    EXIT_INVALID,
     EXIT_OK,
     EXIT_STEP_FAILED,
     Commands,

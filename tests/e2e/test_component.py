@@ -170,9 +170,7 @@ def test_translation_and_inline_settings_from_defs_yaml(project_root: Path) -> N
     assert deals["group_name"] == "revenue"
     assert deals["owners"] == [{"team": "revops"}]
     assert {"key": "domain", "value": "sales"} in deals["tags"]
-    assert [check["key"] for check in found["asset_checks"]] == [
-        "sales/pipeline/deals:row_count"
-    ]
+    assert [check["key"] for check in found["asset_checks"]] == ["sales/pipeline/deals:row_count"]
     assert "pipeline_schedule" in [schedule["name"] for schedule in found["schedules"]]
 
 

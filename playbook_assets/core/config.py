@@ -131,10 +131,6 @@ class _ConfigFile(_ConfigModel):
     files: FilesConfig = Field(default_factory=FilesConfig)
 
 
-# The body of the file, public for its JSON schema (``core.schema``).
-ConfigFileModel = _ConfigFile
-
-
 @dataclass(frozen=True)
 class ConnectionSettings:
     """One named connection block: its type and raw settings (``${VAR}`` unresolved)."""
@@ -242,17 +238,13 @@ def embedded_config(base_dir: Path) -> ExecutorConfig:
     )
 
 
-def load_config_file(path: Path, environ: Mapping[str, str] | None = None) -> ExecutorConfig:
-    """Load and validate one config file."""
-    return config_from_document(load_yaml_file(path), path, environ)
-
-
-def config_from_document(
-    document: YamlDocument, path: Path, environ: Mapping[str, str] | None = None
+def load_config_file(
+    path: Path, environ: Mapping[str, str] | None = None, document: YamlDocument | None = None
 ) -> ExecutorConfig:
-    """The configuration a parsed document holds (``playbook_executor:`` at its root); its
-    relative paths are relative to ``path``'s folder."""
+    """Load and validate one config file (or ``document``, its settings parsed elsewhere:
+    its relative paths are relative to ``path``'s folder all the same)."""
     env = os.environ if environ is None else environ
+    document = document if document is not None else load_yaml_file(path)
     data = document.data
     if not isinstance(data, dict) or ROOT_KEY not in data:
         raise ConfigError(

@@ -15,7 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from playbook_assets.core.config import ROOT_KEY, ConfigFileModel
+from playbook_assets.core.config import ROOT_KEY
+from playbook_assets.core.config import _ConfigFile as ConfigFileModel  # the file's body
 from playbook_assets.core.playbook_tests.spec import PlaybookTestFile
 from playbook_assets.core.spec import PlaybookFile
 

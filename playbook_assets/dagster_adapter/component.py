@@ -29,7 +29,6 @@ from playbook_assets.core.catalog import (
 from playbook_assets.core.config import (
     ROOT_KEY,
     ExecutorConfig,
-    config_from_document,
     embedded_config,
     load_config_file,
 )
@@ -217,7 +216,8 @@ class PlaybookCollectionComponent(dg.Component, dg.Model, dg.Resolvable):
             return load_config_file(path)
         if self.settings is not None:
             defs_file = folder / DEFS_FILE
-            return config_from_document(_inline_settings(defs_file, self.settings), defs_file)
+            document = _inline_settings(defs_file, self.settings)
+            return load_config_file(defs_file, document=document)
         return embedded_config(folder.resolve())
 
     def load_catalog(self, folder: Path, config: ExecutorConfig) -> PlaybookCatalog:

@@ -30,7 +30,10 @@ playbook:
     - {name: min_arr, type: number, default: 1000}
     - {name: source_file, type: string, default: ""}
   outputs:
-    - {name: total, type: aggregate, source: "${steps.accounts}", metrics: [{name: arr, expression: SUM(arr)}]}
+    - name: total
+      type: aggregate
+      source: "${steps.accounts}"
+      metrics: [{name: arr, expression: SUM(arr)}]
   schedule: {cron: "0 6 * * 1-5"}
   triggers:
     - {type: file, path: "incoming/*.csv", parameter: source_file}

@@ -181,7 +181,8 @@ def test_fixtures_from_csv_and_parquet(
             given: {accounts: {file: fixtures/accounts.parquet}}
             expect: {totals: {values: {arr: 500, average: 250}}}
           - name: no rows at all
-            given: {accounts: {rows: [], columns: {account_id: string, region: string, arr: number}}}
+            given:
+              accounts: {rows: [], columns: {account_id: string, region: string, arr: number}}
             expect: {regions: {row_count: 0}, totals: {values: {arr: null}}}
         """,
     )

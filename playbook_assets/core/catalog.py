@@ -131,11 +131,7 @@ def playbook_files(directories: Iterable[Path]) -> list[Path]:
 
 def is_playbook_file(path: Path) -> bool:
     """Whether a file of a playbooks folder is a playbook (YAML, and not a tests file)."""
-    return (
-        path.is_file()
-        and path.suffix in {".yaml", ".yml"}
-        and not path.name.endswith(TESTS_SUFFIXES)
-    )
+    return path.suffix in {".yaml", ".yml"} and not path.name.endswith(TESTS_SUFFIXES)
 
 
 def load_catalog(

@@ -243,7 +243,8 @@ def _matching(folder: Path, patterns: list[str], attribute: str) -> list[Path]:
     found: dict[Path, None] = {}
     for pattern in patterns:
         matches = sorted(glob.glob(os.path.join(folder, os.path.expanduser(pattern))))
-        files = [Path(match) for match in matches if is_playbook_file(Path(match))]
+        # A FIFO or device named like a playbook is kept: loading it fails, naming it.
+        files = [Path(m) for m in matches if is_playbook_file(Path(m)) and not os.path.isdir(m)]
         if not files:
             raise ConfigError(
                 f"no file matches {attribute} pattern '{pattern}'",

@@ -26,6 +26,7 @@ from bench.common import (
     run_child,
     write_config,
 )
+from playbook_assets.core.catalog import playbook_files
 
 FLOOR_CODE = "import dagster, duckdb, pyarrow"
 TARGET_RATIO = 2.0
@@ -33,7 +34,7 @@ TARGET_RATIO = 2.0
 
 def template_ids() -> list[str]:
     """Ids of the built-in templates (their file names)."""
-    return sorted(path.stem for path in (ROOT / "playbook_defs" / "templates").glob("*.yaml"))
+    return sorted(path.stem for path in playbook_files([ROOT / "playbook_defs" / "templates"]))
 
 
 def playbook_command() -> str:

@@ -11,12 +11,13 @@ import yaml
 from psycopg import sql
 
 from playbook_assets.connections.warehouses.postgres_wire import PostgresWireWarehouse
+from playbook_assets.core.catalog import playbook_files
 from playbook_defs import TEMPLATES_DIR
 from standins.postgres_server import PASSWORD_USER, PostgresServer
 from tests.conftest import DemoFiles, connection_config_text
 
 DEMO_DATABASE = "demo"
-TEMPLATE_IDS = sorted(path.stem for path in TEMPLATES_DIR.glob("*.yaml"))
+TEMPLATE_IDS = sorted(path.stem for path in playbook_files([TEMPLATES_DIR]))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -34,6 +34,8 @@ from playbook_assets.core.yaml_source import YamlDocument, load_yaml, load_yaml_
 
 __all__ = ["RESERVED_ASSET_NAMES", "BrokenPlaybook", "LoadedPlaybook", "PlaybookCatalog"]
 BROKEN_ASSET_NAME = "invalid_playbook"
+# The suffixes of a file of a playbook's tests, beside it: ``health_dashboard.tests.yaml``.
+TESTS_SUFFIXES = (".tests.yaml", ".tests.yml")
 # What Dagster refuses in a group name and in a part of an asset key.
 _NOT_IN_ASSET_NAMES = re.compile(r"[^A-Za-z0-9_]")
 logger = logging.getLogger(__name__)
@@ -118,12 +120,18 @@ def display_path(path: Path) -> str:
 
 
 def playbook_files(directories: Iterable[Path]) -> list[Path]:
-    """YAML files in the given folders, sorted by name within each folder."""
+    """YAML files in the given folders, sorted by name within each folder; a playbook's
+    tests beside it (``*.tests.yaml``) are not playbooks."""
     files: list[Path] = []
     for directory in directories:
         if directory.is_dir():
-            files.extend(sorted(p for p in directory.iterdir() if p.suffix in {".yaml", ".yml"}))
+            files.extend(sorted(p for p in directory.iterdir() if is_playbook_file(p)))
     return files
+
+
+def is_playbook_file(path: Path) -> bool:
+    """Whether a file of a playbooks folder is a playbook (YAML, and not a tests file)."""
+    return path.suffix in {".yaml", ".yml"} and not path.name.endswith(TESTS_SUFFIXES)
 
 
 def load_catalog(
@@ -132,10 +140,17 @@ def load_catalog(
     extra_files: Sequence[Path] = (),
 ) -> PlaybookCatalog:
     """Load built-in templates, then the deployment's playbooks (which replace built-ins)."""
+    custom = [*playbook_files([config.playbooks_dir]), *extra_files]
+    return load_catalog_files(config, playbook_files(template_dirs), custom)
+
+
+def load_catalog_files(
+    config: ExecutorConfig, builtin: Sequence[Path], custom: Sequence[Path]
+) -> PlaybookCatalog:
+    """Load the ``builtin`` playbook files, then the ``custom`` ones (which replace
+    built-ins of the same id)."""
     catalog = PlaybookCatalog()
-    sources: list[tuple[Path, str]] = [(p, "builtin") for p in playbook_files(template_dirs)]
-    sources += [(p, "custom") for p in playbook_files([config.playbooks_dir])]
-    sources += [(p, "custom") for p in extra_files]
+    sources = [(p, "builtin") for p in builtin] + [(p, "custom") for p in custom]
     for path, origin in sources:
         try:
             loaded = load_playbook_file(path, config, origin)

@@ -238,10 +238,13 @@ def embedded_config(base_dir: Path) -> ExecutorConfig:
     )
 
 
-def load_config_file(path: Path, environ: Mapping[str, str] | None = None) -> ExecutorConfig:
-    """Load and validate one config file."""
+def load_config_file(
+    path: Path, environ: Mapping[str, str] | None = None, document: YamlDocument | None = None
+) -> ExecutorConfig:
+    """Load and validate one config file (or ``document``, its settings parsed elsewhere:
+    its relative paths are relative to ``path``'s folder all the same)."""
     env = os.environ if environ is None else environ
-    document = load_yaml_file(path)
+    document = document if document is not None else load_yaml_file(path)
     data = document.data
     if not isinstance(data, dict) or ROOT_KEY not in data:
         raise ConfigError(

@@ -62,18 +62,33 @@ def run_locally(
     partition: PartitionUnit | None = None,
     log: RunLog | None = None,
     events: list[Event] | None = None,
+    only: set[str] | None = None,
+    given: Mapping[str, pa.Table] | None = None,
 ) -> LocalRun:
-    """Run a whole playbook now with ``services`` (its connections and sources) and checked
-    ``parameters``; ``events``, when given, receives what the run produced as it goes."""
+    """Run a playbook now with ``services`` (its connections and sources) and checked
+    ``parameters``; ``events``, when given, receives what the run produced as it goes.
+
+    ``only`` names the steps and outputs to run (default: all). A step of ``given`` does not
+    run: the steps that read it get its table, as a run of part of a playbook reads a stored
+    result (this is how a playbook's tests replace what a source would return).
+    """
     plan = PlaybookPlan.build(loaded, data_warehouse, crm)
+    tables = dict(given or {})
+
+    def stored_result(step_id: str, partition: str | None) -> pa.Table:
+        if step_id in tables:
+            return tables[step_id]
+        return _nothing_stored(step_id, partition)
+
     env = RunEnvironment(
         services=services,
         settings=settings or ExecutionSettings(),
         log=log or _logger,
-        stored_result=_nothing_stored,
+        stored_result=stored_result,
     )
     unit = partition or PartitionUnit(None, None)
-    names = {*loaded.spec.step_ids, *(output.name for output in loaded.spec.outputs)}
+    names = only or {*loaded.spec.step_ids, *(output.name for output in loaded.spec.outputs)}
+    names = names - set(tables)
     run_id = uuid.uuid4().hex
     run = PlaybookRun(
         plan,

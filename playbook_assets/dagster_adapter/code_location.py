@@ -8,10 +8,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from playbook_assets.core.catalog import load_catalog
-from playbook_assets.core.config import load_config
+from playbook_assets.core.catalog import PlaybookCatalog, load_catalog
+from playbook_assets.core.config import ExecutorConfig, load_config
 from playbook_assets.core.errors import PlaybookValidationError
 from playbook_assets.dagster_adapter.factory import build_definitions
+from playbook_assets.dagster_adapter.translator import PlaybookTranslator
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,18 @@ def build_code_location(
     """
     config = load_config(config_path)
     catalog = load_catalog(config, template_dirs)
+    return catalog_definitions(catalog, config, strict=strict)
+
+
+def catalog_definitions(
+    catalog: PlaybookCatalog,
+    config: ExecutorConfig,
+    *,
+    strict: bool,
+    translator: PlaybookTranslator | None = None,
+) -> dg.Definitions:
+    """The definitions of a loaded catalog: broken playbooks are logged and shown as assets,
+    or, with ``strict``, make loading fail with every error (file and line)."""
     if catalog.broken:
         if strict:
             errors = "\n".join(f"  {broken.error}" for broken in catalog.broken)
@@ -36,4 +49,4 @@ def build_code_location(
             )
         for broken in catalog.broken:
             logger.error("playbook not loaded: %s", broken.error)
-    return build_definitions(catalog, config)
+    return build_definitions(catalog, config, translator=translator)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
 
 import pytest
 
-from playbook_assets.core.catalog import load_catalog, load_playbook_file
+from playbook_assets.core.catalog import load_catalog, load_playbook_file, playbook_files
 from playbook_assets.core.config import load_config_file
 from playbook_assets.core.errors import PlaybookNotFoundError, PlaybookValidationError
 from playbook_assets.core.graph import step_dependencies
@@ -301,6 +300,7 @@ def test_builtin_templates_match_the_product_list(project: Project) -> None:
 
 
 def test_template_files_are_named_after_their_ids() -> None:
-    for path in sorted(TEMPLATES_DIR.glob("*.yaml")):
+    templates = playbook_files([TEMPLATES_DIR])
+    for path in templates:
         assert f"id: {path.stem}\n" in path.read_text(encoding="utf-8"), path
-    assert len(list(Path(TEMPLATES_DIR).glob("*.yaml"))) == 6
+    assert len(templates) == 6

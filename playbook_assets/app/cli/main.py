@@ -18,6 +18,8 @@ from playbook_assets.app.cli import (
     mcp_commands,
     partition_commands,
     run_commands,
+    schema_commands,
+    test_commands,
 )
 from playbook_assets.app.cli.common import EXIT_INVALID, global_options
 from playbook_assets.core.errors import PlaybookError
@@ -29,6 +31,8 @@ _GROUPS = (
     artifact_commands,
     demo_commands,
     mcp_commands,
+    schema_commands,
+    test_commands,
 )
 
 

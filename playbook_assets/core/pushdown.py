@@ -47,6 +47,8 @@ RAN_IN_KEY = "ran_in"
 LOCAL_REASON_KEY = "ran_locally_because"
 # The views a step fetched before it ran locally: {step: rows}.
 FETCHED_KEY = "fetched_views"
+# What the run report shows of a step's placement, from its metadata.
+PLACEMENT_KEYS = (MATERIALIZED_KEY, RAN_IN_KEY, LOCAL_REASON_KEY, FETCHED_KEY)
 _ALIASES = {"t": "__playbook_input", "l": "__playbook_left", "r": "__playbook_right"}
 
 
@@ -126,9 +128,7 @@ def prepare_step(
                 reason = f"it cannot be written in the warehouse's SQL ({e})"
     else:
         reason = None
-    fetches = {
-        name: table for name, table in resolution.steps.items() if is_unfetched_view(table)
-    }
+    fetches = {name: table for name, table in resolution.steps.items() if is_unfetched_view(table)}
     steps = {
         name: fetched(table, ctx.services, ctx.timeout_seconds)
         for name, table in resolution.steps.items()

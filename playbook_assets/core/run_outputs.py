@@ -11,8 +11,8 @@ from playbook_assets.core.engine import SHARED_WITH_STEP, Event, PlaybookRun, Re
 from playbook_assets.core.errors import PlaybookError
 from playbook_assets.core.insights import table_facts
 from playbook_assets.core.models import OutputSpec
-from playbook_assets.core.report import FACTS_METADATA_KEY, OutputOutcome
 from playbook_assets.core.pushdown import fetched, is_unfetched_view
+from playbook_assets.core.report import FACTS_METADATA_KEY, OutputOutcome
 from playbook_assets.core.results import ELAPSED_KEY, Result, build_result
 from playbook_assets.core.run_state import OutputState, Summary, unit_id
 from playbook_assets.core.transforms import aggregate_table

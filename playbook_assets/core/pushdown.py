@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError
@@ -206,6 +207,7 @@ def compile_transform(
     Raises ``SqlglotError`` when the statement has no equivalent in ``dialect``.
     """
     tree = sqlglot.parse_one(duckdb_sql, read="duckdb")
+    _without_aggregate_filters(tree)
     for column in tree.find_all(exp.Column):
         available = columns.get(_ALIASES.get(column.table, ""), ())
         found = find_column(column.name, available)
@@ -216,6 +218,25 @@ def compile_transform(
         placeholder = exp.to_identifier(name, quoted=True).sql(dialect=dialect)
         text = text.replace(placeholder, f"({_statement(view_sql)})")
     return text
+
+
+def _without_aggregate_filters(tree: exp.Expr) -> None:
+    """``AGG(x) FILTER (WHERE c)`` as ``AGG(CASE WHEN c THEN x END)``: the same in every
+    dialect, where a dialect's own form differs at the edges (DuckDB's ``COUNT_IF`` of only
+    NULLs is NULL; BigQuery's ``COUNTIF`` and Snowflake's ``COUNT_IF`` are 0)."""
+    for node in list(tree.find_all(exp.Filter)):
+        aggregate, where = node.this, node.expression
+        argument = aggregate.this
+        if isinstance(argument, exp.Distinct) or not isinstance(where, exp.Where):
+            continue
+        value = (
+            exp.Literal.number(1)
+            if argument is None or isinstance(argument, exp.Star)
+            else argument
+        )
+        rewritten = aggregate.copy()
+        rewritten.set("this", exp.Case(ifs=[exp.If(this=where.this.copy(), true=value.copy())]))
+        node.replace(rewritten)
 
 
 def _statement(sql: str) -> str:
@@ -229,11 +250,23 @@ def _as_local(result: pa.Table, schema: pa.Schema) -> pa.Table:
         raise TerminalStepError(
             f"the warehouse returned columns {result.column_names}, expected {schema.names}"
         )
-    renamed = result.rename_columns(schema.names)
+    columns = []
     try:
-        return renamed.cast(schema.remove_metadata())
+        for column, field in zip(result.columns, schema, strict=True):
+            exact = column
+            if pa.types.is_floating(column.type) and pa.types.is_decimal(field.type):
+                # A warehouse that sums decimals in floating point (fakesnow does; Snowflake
+                # documents NUMBER(38, s)): the exact value has the decimal's scale.
+                exact = pc.call_function("round", [column], pc.RoundOptions(field.type.scale))
+            columns.append(exact.cast(field.type))
+        return pa.Table.from_arrays(columns, schema=schema.remove_metadata())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
         raise TerminalStepError(
-            f"the warehouse's result does not fit the types of the local transform: {e}",
+            f"the warehouse's result ({_types(result.schema)}) does not fit the types of the "
+            f"local transform ({_types(schema)}): {e}",
             hint="set 'materialize: table' on the steps it reads to run it locally",
         ) from e
+
+
+def _types(schema: pa.Schema) -> str:
+    return ", ".join(f"{field.name} {field.type}" for field in schema)

@@ -19,11 +19,13 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pytest
+import yaml
 
 from playbook_assets.app.local import LocalRun, run_playbook_locally
 from playbook_assets.connections.warehouses.postgres import PostgresWarehouse
 from playbook_assets.core.catalog import load_playbook_file
 from playbook_assets.core.config import load_config_file
+from playbook_assets.core.errors import PlaybookValidationError
 from standins.bigquery_standin import BigQueryStandIn
 from standins.postgres_server import PostgresServer
 from tests.conftest import DemoFiles, connection_config_text
@@ -303,3 +305,177 @@ def test_bigquery_both_ways(
     _check_both_ways(
         tmp_path, config, {"accounts": "analytics.pd_accounts", "owners": "analytics.pd_owners"}
     )
+
+
+def _duckdb_project(tmp_path: Path, demo_files: DemoFiles, databases: int = 1) -> Path:
+    """A config with DuckDB warehouses ``wh`` (and ``wh2``) holding the two tables."""
+    connections: dict[str, Any] = {}
+    for index in range(databases):
+        name = "wh" if index == 0 else f"wh{index + 1}"
+        database = tmp_path / f"{name}.duckdb"
+        with duckdb.connect(str(database)) as con:
+            con.register("a", ACCOUNTS)
+            con.register("o", OWNERS)
+            con.execute("CREATE TABLE accounts AS FROM a")
+            con.execute("CREATE TABLE owners AS FROM o")
+        connections[name] = {"type": "duckdb", "database": str(database)}
+    text = connection_config_text(demo_files, "wh", connections["wh"], role="data_warehouse")
+    config = yaml.safe_load(text)
+    config["playbook_executor"]["connections"].update(connections)
+    path = tmp_path / "playbook-executor.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def _run_text(tmp_path: Path, config_path: Path, text: str) -> LocalRun:
+    playbook = tmp_path / "playbook.yaml"
+    playbook.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    config = load_config_file(config_path)
+    return run_playbook_locally(load_playbook_file(playbook, config), config)
+
+
+def _steps(run: LocalRun) -> dict[str, dict[str, Any]]:
+    return {step["step_id"]: step for step in run.report["steps"]}
+
+
+def test_a_transform_over_a_table_runs_locally_and_says_why(
+    tmp_path: Path, demo_files: DemoFiles
+) -> None:
+    run = _run_text(
+        tmp_path,
+        _duckdb_project(tmp_path, demo_files),
+        """
+        playbook:
+          id: mixed
+          name: Mixed
+          steps:
+            - {id: accounts, type: query, materialize: view, config: {template: "FROM accounts"}}
+            - {id: owners, type: query, config: {template: "FROM owners"}}
+            - id: joined
+              type: join
+              config: {left: "${steps.accounts}", right: "${steps.owners}", on: "id = id"}
+        """,
+    )
+    assert run.report["status"] == "success"
+    joined = _steps(run)["joined"]
+    assert joined["ran_in"] == "local"
+    assert joined["ran_locally_because"] == (
+        "its right ${steps.owners} is not a view (materialize: view)"
+    )
+    # The view was fetched to run the join here: all of its rows.
+    assert joined["fetched_views"] == {"accounts": ACCOUNTS.num_rows}
+    assert _same(_rows(run.table("joined"), False), sorted(_expected()["inner_join"], key=repr))
+
+
+def test_views_on_two_connections_join_locally(tmp_path: Path, demo_files: DemoFiles) -> None:
+    run = _run_text(
+        tmp_path,
+        _duckdb_project(tmp_path, demo_files, databases=2),
+        """
+        playbook:
+          id: two
+          name: Two
+          steps:
+            - id: accounts
+              type: query
+              materialize: view
+              config: {template: "FROM accounts"}
+            - id: owners
+              type: query
+              connection: wh2
+              materialize: view
+              config: {template: "FROM owners"}
+            - id: joined
+              type: join
+              config:
+                left: "${steps.accounts}"
+                right: "${steps.owners}"
+                on: "id = id"
+                type: outer
+        """,
+    )
+    joined = _steps(run)["joined"]
+    assert joined["ran_in"] == "local"
+    assert joined["ran_locally_because"] == "its inputs are on different connections (wh, wh2)"
+    assert joined["fetched_views"] == {"accounts": 7, "owners": 6}
+    assert _same(_rows(run.table("joined"), False), sorted(_expected()["outer_join"], key=repr))
+
+
+def test_a_data_output_of_a_view_holds_its_rows(tmp_path: Path, demo_files: DemoFiles) -> None:
+    run = _run_text(
+        tmp_path,
+        _duckdb_project(tmp_path, demo_files),
+        """
+        playbook:
+          id: out
+          name: Out
+          steps:
+            - id: accounts
+              type: query
+              materialize: view
+              config: {template: "SELECT * FROM accounts WHERE arr > 100"}
+          outputs:
+            - {name: big, source: "${steps.accounts}"}
+        """,
+    )
+    assert run.report["status"] == "success"
+    assert run.report["outputs"]["big"]["row_count"] == 3
+    with duckdb.connect() as con:
+        con.register("accounts", ACCOUNTS)
+        want = con.sql("SELECT * FROM accounts WHERE arr > 100").fetchall()
+    assert _same(_rows(run.table("big"), False), sorted(want, key=repr))
+    # The step itself keeps the SQL, not the rows.
+    assert run.table("accounts").num_rows == 0
+    assert _steps(run)["accounts"]["row_count"] is None
+
+
+@pytest.mark.parametrize(
+    ("step", "key", "message"),
+    [
+        (
+            """
+            - id: joined
+              type: join
+              materialize: view
+              config: {left: "${steps.accounts}", right: "${steps.accounts}", on: "id = id"}
+            """,
+            "materialize: view",
+            "a join step cannot be a view",
+        ),
+        (
+            """
+            - id: joined
+              type: query
+              materialize: view
+              checks: [{type: row_count, min: 1}]
+              config: {template: "FROM owners"}
+            """,
+            "checks:",
+            "its checks would have nothing to read",
+        ),
+    ],
+)
+def test_misplaced_views_are_errors_at_their_line(
+    tmp_path: Path, demo_files: DemoFiles, step: str, key: str, message: str
+) -> None:
+    text = (
+        textwrap.dedent(
+            """
+        playbook:
+          id: bad
+          name: Bad
+          steps:
+            - {id: accounts, type: query, materialize: view, config: {template: "FROM accounts"}}
+        """
+        ).lstrip()
+        + textwrap.indent(textwrap.dedent(step).strip(), "    ")
+        + "\n"
+    )
+    playbook = tmp_path / "playbook.yaml"
+    playbook.write_text(text, encoding="utf-8")
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if row.strip().startswith(key))
+    config = load_config_file(_duckdb_project(tmp_path, demo_files))
+    with pytest.raises(PlaybookValidationError) as raised:
+        load_playbook_file(playbook, config)
+    assert f"playbook.yaml:{line}:" in str(raised.value)
+    assert message in str(raised.value)

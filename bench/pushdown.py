@@ -146,4 +146,3 @@ def run(options: Options) -> list[Row]:
             note=note,
         )
     ]
-

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from playbook_assets.connections.kit.deadline import limit_text, step_timeout
-from playbook_assets.connections.warehouses.base import WarehouseResource
+from playbook_assets.connections.warehouses.base import WarehouseResource, typed_empty
 from playbook_assets.core.errors import (
     SourceUnreachableError,
     TerminalStepError,
@@ -125,26 +125,6 @@ def _terminal(sql: str, error: Exception, message: str) -> TerminalStepError:
     return TerminalStepError(f"Snowflake rejected the query: {first}{where}")
 
 
-# The connector's type code of NUMBER (snowflake.connector.constants.FIELD_ID_TO_NAME).
-_FIXED = 0
-
-
-def _empty_with_declared_types(table: pa.Table, description: Any) -> pa.Table:
-    """An empty result with its NUMBER(p,s) columns typed as declared: the connector types
-    the columns of a result with no rows as int64 whatever their scale."""
-    fields = []
-    for field, column in zip(table.schema, description or (), strict=False):
-        declared = column.type_code == _FIXED and column.scale and pa.types.is_integer(field.type)
-        fields.append(
-            field.with_type(pa.decimal128(column.precision or 38, column.scale))
-            if declared
-            else field
-        )
-    if len(fields) != len(table.schema):
-        return table
-    return pa.schema(fields, metadata=table.schema.metadata).empty_table()
-
-
 def _lowercase_folded(table: pa.Table) -> pa.Table:
     """Lower-case column names Snowflake upper-cased (unquoted identifiers)."""
     names = [name.lower() if name == name.upper() else name for name in table.column_names]
@@ -245,8 +225,7 @@ with warnings.catch_warnings():
                 try:
                     cursor.execute(sql, timeout=whole_seconds)
                     table = cursor.fetch_arrow_all(force_return_table=True)
-                    if table.num_rows == 0:
-                        table = _empty_with_declared_types(table, cursor.description)
+                    table = typed_empty(table, cursor.description)
                 except Exception as e:
                     timed_out = (
                         timeout_seconds is not None

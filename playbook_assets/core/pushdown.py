@@ -141,16 +141,25 @@ def prepare_step(
     metadata: dict[str, Any] = dict(prepared.metadata)
     if fetches:
         metadata[FETCHED_KEY] = {name: steps[name].num_rows for name in fetches}
+    send = prepared.send
     if plan is not None:
         metadata[RAN_IN_KEY] = "local"
         metadata[LOCAL_REASON_KEY] = reason
+        # A filter keeps its input's schema, marker included: a later transform must not
+        # take the input's SQL for the filter's.
+        send = lambda: _unmarked(prepared.send())  # noqa: E731
     return StepRequest(
         prepared.request,
-        prepared.send,
+        send,
         prepared.fingerprint,
         metadata,
         retries_inside=prepared.retries_inside,
     )
+
+
+def _unmarked(table: pa.Table) -> pa.Table:
+    metadata = {k: v for k, v in (table.schema.metadata or {}).items() if k != _VIEW_KEY}
+    return table.replace_schema_metadata(metadata or None)
 
 
 def _why_local(plan: TransformPlan, views: Mapping[str, View | None]) -> str | None:

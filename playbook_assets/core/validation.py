@@ -190,6 +190,15 @@ def _check_materialize(loaded: LoadedPlaybook, index: int) -> None:
             hint="remove 'materialize: view' (a transform over views runs on their warehouse "
             "by itself)",
         )
+    if step.partition_column is not None:
+        raise PlaybookValidationError(
+            "a view cannot be split by partition_column: it keeps its SQL, not its rows",
+            location=_at_step(loaded, index, "partition_column"),
+            step=step.id,
+            field="partition_column",
+            hint="remove partition_column (the view then runs once per partition), "
+            "or remove 'materialize: view'",
+        )
     if step.checks:
         raise PlaybookValidationError(
             "a view keeps its SQL, not its rows: its checks would have nothing to read",

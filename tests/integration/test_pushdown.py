@@ -453,6 +453,17 @@ def test_a_data_output_of_a_view_holds_its_rows(tmp_path: Path, demo_files: Demo
             "checks:",
             "its checks would have nothing to read",
         ),
+        (
+            """
+            - id: joined
+              type: query
+              materialize: view
+              partition_column: day
+              config: {template: "FROM owners"}
+            """,
+            "partition_column:",
+            "a view cannot be split by partition_column",
+        ),
     ],
 )
 def test_misplaced_views_are_errors_at_their_line(

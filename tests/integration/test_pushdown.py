@@ -459,7 +459,7 @@ def test_a_data_output_of_a_view_holds_its_rows(tmp_path: Path, demo_files: Demo
               type: query
               materialize: view
               partition_column: day
-              config: {template: "FROM owners"}
+              config: {template: "SELECT DATE '2026-01-05' AS day"}
             """,
             "partition_column:",
             "a view cannot be split by partition_column",
@@ -475,6 +475,7 @@ def test_misplaced_views_are_errors_at_their_line(
         playbook:
           id: bad
           name: Bad
+          partitions: {type: monthly, start: 2026-01-01, backfill: single_run}
           steps:
             - {id: accounts, type: query, materialize: view, config: {template: "FROM accounts"}}
         """

@@ -35,6 +35,7 @@ from playbook_assets.core.errors import PlaybookError
 from playbook_assets.core.models import CheckSpec
 from playbook_assets.core.partitions import PartitionUnit, range_values, split_by_partition
 from playbook_assets.core.plan import Mode, PlaybookPlan
+from playbook_assets.core.pushdown import fetched
 from playbook_assets.core.references import ResolutionContext
 from playbook_assets.core.report import FACTS_METADATA_KEY
 from playbook_assets.core.report_render.data import ReportTables
@@ -298,14 +299,17 @@ class PlaybookRun:
                 state.summaries[key] = Summary.of(result)
 
     def _step_done(self, step_id: str) -> Iterator[Event]:
-        """The events of a step done for every partition: its results (stored first) and
-        its checks."""
+        """The events of a step done for every partition: its results (stored first), checks."""
         state = self.steps[step_id]
         rows = sum(summary.rows for summary in state.summaries.values())
         self.env.log.info(f"step {step_id}: {rows:,} rows in {state.elapsed_ms:.1f} ms")
         try:
             self.store(step_id, state.results)
-        except PlaybookError as e:  # a full disk, a folder that cannot be written
+            for unit, tables in self.report_tables.items():
+                if step_id in tables.steps and (found := state.result(unit)) is not None:
+                    timeout = self.env.settings.timeout_seconds
+                    tables.add(step_id, fetched(found.table, self.env.services, timeout))
+        except PlaybookError as e:  # a full disk, a bad folder, a view's rows not fetched
             e.at(location=self.loaded.step_location(step_id), step=step_id)
             self._fail(step_id, e, time.perf_counter())
             return
@@ -315,10 +319,6 @@ class PlaybookRun:
         if failed:  # a failed blocking check fails its step: downstream steps skip
             state.error = "blocking check failed: " + "; ".join(failed)
             self.env.log.error(f"step {step_id} failed: {state.error}")
-        for unit, tables in self.report_tables.items():
-            found = state.result(unit)
-            if step_id in tables.steps and found is not None:
-                tables.add(step_id, found.table)
 
     def _finished_reading(self, step_id: str) -> None:
         """A step is over (done, failed or skipped): its watcher hears of it (``run_control``),

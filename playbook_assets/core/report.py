@@ -75,6 +75,8 @@ class StepOutcome:
     reason: str | None = None
     cached_from: Mapping[str, Any] | None = None
     facts: Mapping[str, Any] | None = None
+    # Where a transform ran and why, what a view is (``pushdown.PLACEMENT_KEYS``).
+    placement: Mapping[str, Any] | None = None
 
 
 @dataclass
@@ -170,6 +172,7 @@ def _step_entries(spec: PlaybookSpec, outcome: RunOutcome) -> list[dict[str, Any
             entry["reason"] = step_outcome.reason
         if step_outcome.cached_from is not None:
             entry["cached_from"] = dict(step_outcome.cached_from)
+        entry.update(step_outcome.placement or {})
         steps.append(entry)
     return steps
 

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from playbook_assets.core.artifacts import SHA256_METADATA_KEY, EncodedTable, encode_table
 from playbook_assets.core.insights import table_facts, top_row
+from playbook_assets.core.pushdown import is_unfetched_view
 from playbook_assets.core.report import FACTS_METADATA_KEY
 
 ROW_COUNT_KEY = "dagster/row_count"
@@ -74,6 +75,16 @@ def result_metadata(
     facts: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Rows, time, request, schema, a preview and the facts insights may quote."""
+    if is_unfetched_view(table):
+        # Its artifact is its SQL: no rows to count, preview or quote.
+        metadata: dict[str, Any] = {
+            ELAPSED_KEY: round(elapsed_ms, 1),
+            COLUMN_SCHEMA_KEY: [(f.name, str(f.type)) for f in table.schema],
+            PREVIEW_KEY: "(a view: its SQL is stored, not its rows)",
+        }
+        if isinstance(request, str):
+            metadata[SQL_KEY] = request.strip()
+        return metadata
     all_facts = facts if facts is not None else table_facts(table)
     top = top_row(table)
     if top is not None:

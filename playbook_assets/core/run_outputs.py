@@ -11,6 +11,7 @@ from playbook_assets.core.engine import SHARED_WITH_STEP, Event, PlaybookRun, Re
 from playbook_assets.core.errors import PlaybookError
 from playbook_assets.core.insights import table_facts
 from playbook_assets.core.models import OutputSpec
+from playbook_assets.core.pushdown import fetched, is_unfetched_view
 from playbook_assets.core.report import FACTS_METADATA_KEY, OutputOutcome
 from playbook_assets.core.results import ELAPSED_KEY, Result, build_result
 from playbook_assets.core.run_state import OutputState, Summary, unit_id
@@ -73,12 +74,15 @@ def _output_result(run: PlaybookRun, output: OutputSpec, source: str, unit: str)
     started = time.perf_counter()
     state = run.steps.get(source)
     step_result = state.result(unit) if state is not None else None
-    if output.type == "data" and step_result is not None:
+    view = step_result is not None and is_unfetched_view(step_result.table)
+    if output.type == "data" and step_result is not None and not view:
         # The same table as its step: same encoding, same facts, same data version.
         metadata = {name: step_result.metadata[name] for name in SHARED_WITH_STEP}
         metadata[ELAPSED_KEY] = 0.0
         return Result(step_result.table, step_result.encoded, metadata)
     table = step_result.table if step_result is not None else run.table_of(source, unit)
+    # An output of a view holds its rows: fetched from the warehouse now.
+    table = fetched(table, run.env.services, run.env.settings.timeout_seconds)
     store = run.artifacts_dir is not None
     if output.type == "data":
         elapsed = (time.perf_counter() - started) * 1000

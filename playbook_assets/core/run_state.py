@@ -10,6 +10,7 @@ from typing import Any
 
 from playbook_assets.core.partitions import PartitionUnit
 from playbook_assets.core.plan import Mode
+from playbook_assets.core.pushdown import MATERIALIZED_KEY, PLACEMENT_KEYS
 from playbook_assets.core.report import (
     CACHED_AT_KEY,
     CACHED_DAGSTER_RUN_KEY,
@@ -136,9 +137,11 @@ def step_outcome(state: StepState | None, unit: str, not_run: str) -> StepOutcom
         return StepOutcome("skipped", reason=state.reason or not_run)
     metadata = summary.metadata
     cached = CACHED_RUN_KEY in metadata
+    placement = {key: metadata[key] for key in PLACEMENT_KEYS if key in metadata}
     return StepOutcome(
         "cached" if cached else "success",
-        row_count=summary.rows,
+        # A view has no rows here: its SQL is its result.
+        row_count=None if metadata.get(MATERIALIZED_KEY) == "view" else summary.rows,
         execution_time_ms=float(metadata.get(ELAPSED_KEY) or 0.0),
         cached_from={
             "run_id": metadata.get(CACHED_RUN_KEY),
@@ -148,6 +151,7 @@ def step_outcome(state: StepState | None, unit: str, not_run: str) -> StepOutcom
         if cached
         else None,
         facts=metadata.get(FACTS_METADATA_KEY),
+        placement=placement or None,
     )
 
 

@@ -34,6 +34,7 @@ from playbook_assets.core.errors import (
     TerminalStepError,
     TransientStepError,
 )
+from playbook_assets.core.pushdown import prepare_step
 from playbook_assets.core.redaction import redact
 from playbook_assets.core.references import ResolutionContext
 from playbook_assets.core.report import CACHED_AT_KEY, CACHED_RUN_KEY
@@ -160,7 +161,7 @@ def execute_step(
             # The first attempt has the whole limit; a retry, what is left of it.
             timeout = limit if attempt == 0 else round(max(0.1, deadline - time.monotonic()), 1)
             context = StepContext(loaded, connection, env.services, timeout)
-            prepared = behaviour.prepare(step, context, resolution)
+            prepared = prepare_step(behaviour, step, context, resolution)
             checked = checked_result(call_within_limit(prepared.send, timeout, limit))
         except TransientStepError as e:  # SourceUnreachableError included
             e.at(location=location, step=step.id)

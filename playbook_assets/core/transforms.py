@@ -41,7 +41,18 @@ from playbook_assets.core.expressions import (
 )
 from playbook_assets.core.file_access import confined_connection
 
-__all__ = ["JoinHow", "aggregate_table", "filter_table", "join_tables"]
+__all__ = [
+    "INPUT",
+    "LEFT",
+    "RIGHT",
+    "JoinHow",
+    "aggregate_sql",
+    "aggregate_table",
+    "filter_sql",
+    "filter_table",
+    "join_sql",
+    "join_tables",
+]
 
 JoinHow = Literal["inner", "left", "right", "outer"]
 
@@ -51,7 +62,8 @@ _JOIN_SQL: Mapping[str, str] = {
     "right": "RIGHT JOIN",
     "outer": "FULL OUTER JOIN",
 }
-_INPUT, _LEFT, _RIGHT = "__playbook_input", "__playbook_left", "__playbook_right"
+# The names the inputs are read under in the generated SQL.
+INPUT, LEFT, RIGHT = "__playbook_input", "__playbook_left", "__playbook_right"
 _T, _L, _R = quote_identifier("t"), quote_identifier("l"), quote_identifier("r")
 RIGHT_SUFFIX = "_right"
 
@@ -134,19 +146,33 @@ def join_tables(
     ``COALESCE(left, right)`` for outer joins. NULL keys match nothing (SQL semantics). Row
     order is not specified.
     """
+    parsed = on if isinstance(on, ParsedJoinOn) else parse_join_on(on)
+    sql = join_sql(left.column_names, right.column_names, parsed, how)
+    with _duckdb({LEFT: left, RIGHT: right}) as con:
+        return _run(con, sql, f"join on '{parsed.text}'")
+
+
+def join_sql(
+    left_names: Sequence[str],
+    right_names: Sequence[str],
+    on: str | ParsedJoinOn,
+    how: JoinHow | str = "inner",
+) -> str:
+    """The DuckDB statement of ``join_tables`` over inputs named ``LEFT`` and ``RIGHT`` with
+    these columns."""
     if how not in _JOIN_SQL:
         raise ExpressionError(
             f"unknown join type '{how}'",
             hint=unknown_name_hint(str(how), get_args(JoinHow), "join type"),
         )
     parsed = on if isinstance(on, ParsedJoinOn) else parse_join_on(on)
-    keys = parsed.resolve(left.column_names, right.column_names)
+    keys = parsed.resolve(left_names, right_names)
     # Same-named keys: left column name -> right column name, merged into one output column.
     merged = {key.left: key.right for key in keys if key.left.lower() == key.right.lower()}
-    right_kept = [name for name in right.column_names if name not in merged.values()]
+    right_kept = [name for name in right_names if name not in merged.values()]
 
     select: list[str] = []
-    for name in left.column_names:
+    for name in left_names:
         if name in merged and how == "right":
             value = _qualified(_R, merged[name])
         elif name in merged and how == "outer":
@@ -154,20 +180,16 @@ def join_tables(
         else:
             value = _qualified(_L, name)
         select.append(f"{value} AS {quote_identifier(name)}")
-    for name, output in zip(
-        right_kept, _right_output_names(left.column_names, right_kept), strict=True
-    ):
+    for name, output in zip(right_kept, _right_output_names(left_names, right_kept), strict=True):
         select.append(f"{_qualified(_R, name)} AS {quote_identifier(output)}")
 
     condition = " AND ".join(
         f"{_qualified(_L, key.left)} = {_qualified(_R, key.right)}" for key in keys
     )
-    sql = (
-        f"SELECT {', '.join(select)} FROM {quote_identifier(_LEFT)} AS {_L} "
-        f"{_JOIN_SQL[how]} {quote_identifier(_RIGHT)} AS {_R} ON {condition}"
+    return (
+        f"SELECT {', '.join(select)} FROM {quote_identifier(LEFT)} AS {_L} "
+        f"{_JOIN_SQL[how]} {quote_identifier(RIGHT)} AS {_R} ON {condition}"
     )
-    with _duckdb({_LEFT: left, _RIGHT: right}) as con:
-        return _run(con, sql, f"join on '{parsed.text}'")
 
 
 def aggregate_table(
@@ -182,7 +204,18 @@ def aggregate_table(
     columns first, then the metrics in order, sorted by the group columns (NULLs last). With no
     ``group_by`` the result is exactly one row, even for an empty input (COUNT is 0, SUM NULL).
     """
-    columns = table.column_names
+    sql, used = aggregate_sql(table.column_names, group_by, metrics)
+    with _duckdb({INPUT: _narrow(table, used)}) as con:
+        return _run(con, sql, "aggregate")
+
+
+def aggregate_sql(
+    columns: Sequence[str],
+    group_by: Sequence[str],
+    metrics: Sequence[tuple[str, str | ParsedExpression]],
+) -> tuple[str, list[str]]:
+    """The DuckDB statement of ``aggregate_table`` over an input named ``INPUT`` with these
+    columns, and the columns it reads."""
     groups = [resolve_column(name, columns, "aggregate group_by") for name in group_by]
     if not groups and not metrics:
         raise ExpressionError(
@@ -216,13 +249,12 @@ def aggregate_table(
         used.extend(resolve_column(col, columns, name) for col in sorted(parsed.columns))
         select.append(f"{parsed.sql(qualifier='t')} AS {quote_identifier(name)}")
 
-    sql = f"SELECT {', '.join(select)} FROM {quote_identifier(_INPUT)} AS {_T}"
+    sql = f"SELECT {', '.join(select)} FROM {quote_identifier(INPUT)} AS {_T}"
     if groups:
         sql += " GROUP BY " + ", ".join(_qualified(_T, name) for name in groups)
         # Positional ORDER BY: never confused with a metric alias.
         sql += " ORDER BY " + ", ".join(f"{i} ASC NULLS LAST" for i in range(1, len(groups) + 1))
-    with _duckdb({_INPUT: _narrow(table, used)}) as con:
-        return _run(con, sql, "aggregate")
+    return sql, used
 
 
 def _as_metric(expression: str | ParsedExpression) -> ParsedExpression:
@@ -252,10 +284,9 @@ def filter_table(table: pa.Table, condition: str | ParsedExpression) -> pa.Table
         parsed = condition
     else:
         parsed = parse_condition(condition)
-    check_columns(parsed, table.column_names, "filter condition")
-    used = [resolve_column(col, table.column_names, "filter") for col in sorted(parsed.columns)]
-    sql = f"SELECT {parsed.sql(qualifier='t')} AS keep FROM {quote_identifier(_INPUT)} AS {_T}"
-    with _duckdb({_INPUT: _narrow(table, used)}) as con:
+    keep, used = filter_sql(table.column_names, parsed)
+    sql = f"SELECT {keep} AS keep FROM {quote_identifier(INPUT)} AS {_T}"
+    with _duckdb({INPUT: _narrow(table, used)}) as con:
         mask = _run(con, sql, f"filter '{parsed.text}'").column(0)
     if not pa.types.is_boolean(mask.type):
         raise TerminalStepError(
@@ -267,3 +298,11 @@ def filter_table(table: pa.Table, condition: str | ParsedExpression) -> pa.Table
             f"filter '{parsed.text}' produced {len(mask)} values for {table.num_rows} rows"
         )
     return table.filter(mask, null_selection_behavior="drop")
+
+
+def filter_sql(columns: Sequence[str], condition: ParsedExpression) -> tuple[str, list[str]]:
+    """The condition of ``filter_table`` as DuckDB SQL over the input aliased ``t`` with
+    these columns, and the columns it reads."""
+    check_columns(condition, columns, "filter condition")
+    used = [resolve_column(col, columns, "filter") for col in sorted(condition.columns)]
+    return condition.sql(qualifier="t"), used

@@ -167,11 +167,46 @@ def _check_steps(
         step = spec.step(step_id)
         index = spec.step_ids.index(step_id)
         ctx = ValidationContext(loaded, config, index, columns, category)
+        _check_materialize(loaded, index)
         try:
             columns[step_id] = step_type(step).validate(step, ctx)
         except PlaybookError as e:
             raise e.at(location=_at_step(loaded, index), step=step_id) from None
     return columns
+
+
+def _check_materialize(loaded: LoadedPlaybook, index: int) -> None:
+    """Only a query can be a view, and a view has no rows for checks to read."""
+    step = loaded.spec.steps[index]
+    if step.materialize != "view":
+        return
+    kind = step_type(step).name
+    if kind != "query":
+        raise PlaybookValidationError(
+            f"a {kind} step cannot be a view: only a query step can have 'materialize: view'",
+            location=_at_step(loaded, index, "materialize"),
+            step=step.id,
+            field="materialize",
+            hint="remove 'materialize: view' (a transform over views runs on their warehouse "
+            "by itself)",
+        )
+    if step.partition_column is not None:
+        raise PlaybookValidationError(
+            "a view cannot be split by partition_column: it keeps its SQL, not its rows",
+            location=_at_step(loaded, index, "partition_column"),
+            step=step.id,
+            field="partition_column",
+            hint="remove partition_column (the view then runs once per partition), "
+            "or remove 'materialize: view'",
+        )
+    if step.checks:
+        raise PlaybookValidationError(
+            "a view keeps its SQL, not its rows: its checks would have nothing to read",
+            location=_at_step(loaded, index, "checks"),
+            step=step.id,
+            field="checks",
+            hint="put the checks on a step that reads the view, or remove 'materialize: view'",
+        )
 
 
 def _check_insights(loaded: LoadedPlaybook, parameters: list[str]) -> None:

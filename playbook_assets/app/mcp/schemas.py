@@ -109,6 +109,10 @@ class StepReport(TypedDict):
     error: NotRequired[str]
     reason: NotRequired[str]
     cached_from: NotRequired[dict[str, Any]]
+    materialized: NotRequired[str]
+    ran_in: NotRequired[str]
+    ran_locally_because: NotRequired[str]
+    fetched_views: NotRequired[dict[str, int]]
 
 
 @with_config(ConfigDict(extra="allow"))

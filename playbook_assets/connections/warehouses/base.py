@@ -63,3 +63,20 @@ class WarehouseResource(EnvResolvedResource):
         """Create or replace the table ``schema.table`` with ``table``'s rows (used to load
         the demo data into a real warehouse: ``playbook demo load``)."""
         raise TerminalStepError(f"loading tables into {self.kind} is not supported")
+
+
+def typed_empty(table: pa.Table, description: Any) -> pa.Table:
+    """A result with rows as it is; an empty one with the integer columns the cursor declares
+    with a scale (PEP 249 ``description``: name, type code, sizes, precision, scale) typed as
+    those decimals: a connector may type the columns of a result with no rows from their kind
+    alone (Snowflake's gives int64 for any NUMBER)."""
+    columns = list(description or ())
+    if table.num_rows or len(columns) != table.num_columns:
+        return table
+    fields = [
+        field.with_type(pa.decimal128(column[4] or 38, column[5]))
+        if column[5] and pa.types.is_integer(field.type)
+        else field
+        for field, column in zip(table.schema, columns, strict=True)
+    ]
+    return pa.schema(fields, metadata=table.schema.metadata).empty_table()

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from playbook_assets.connections.kit.deadline import limit_text, step_timeout
-from playbook_assets.connections.warehouses.base import WarehouseResource
+from playbook_assets.connections.warehouses.base import WarehouseResource, typed_empty
 from playbook_assets.core.errors import (
     SourceUnreachableError,
     TerminalStepError,
@@ -225,6 +225,7 @@ with warnings.catch_warnings():
                 try:
                     cursor.execute(sql, timeout=whole_seconds)
                     table = cursor.fetch_arrow_all(force_return_table=True)
+                    table = typed_empty(table, cursor.description)
                 except Exception as e:
                     timed_out = (
                         timeout_seconds is not None

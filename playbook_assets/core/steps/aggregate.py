@@ -9,17 +9,18 @@ from pydantic import Field
 from playbook_assets.core.errors import PlaybookError, PlaybookValidationError, unknown_name_hint
 from playbook_assets.core.expressions import check_columns, parse_metric
 from playbook_assets.core.models import MetricSpec, StrictModel
-from playbook_assets.core.references import ResolutionContext, resolve
+from playbook_assets.core.references import ResolutionContext
 from playbook_assets.core.steps.base import (
     StepBase,
     StepContext,
     StepRequest,
     StepType,
+    TransformPlan,
     ValidationContext,
-    input_table,
     step_input,
+    transform_request,
 )
-from playbook_assets.core.transforms import aggregate_table
+from playbook_assets.core.transforms import INPUT, aggregate_sql, aggregate_table
 
 
 class AggregateConfig(StrictModel):
@@ -73,11 +74,16 @@ class Aggregate(StepType):
     def prepare(
         self, step: StepBase[Any], ctx: StepContext, resolution: ResolutionContext
     ) -> StepRequest:
+        plan = self.transform_plan(step)
+        assert plan is not None
+        return transform_request(plan, resolution)
+
+    def transform_plan(self, step: StepBase[Any]) -> TransformPlan:
         assert isinstance(step, AggregateStep)
-        metrics = [(metric.name, metric.expression) for metric in step.config.metrics]
-
-        def send() -> Any:
-            source = input_table(resolve(step.config.input, resolution), "input")
-            return aggregate_table(source, step.config.group_by, metrics)
-
-        return StepRequest(request=None, send=send, fingerprint=None)
+        config = step.config
+        metrics = [(metric.name, metric.expression) for metric in config.metrics]
+        return TransformPlan(
+            inputs={INPUT: ("input", config.input)},
+            sql=lambda columns: aggregate_sql(columns[INPUT], config.group_by, metrics)[0],
+            run=lambda tables: aggregate_table(tables[INPUT], config.group_by, metrics),
+        )

@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 import pyarrow as pa
 from pydantic import Field
@@ -57,6 +57,12 @@ class StepBase(StrictModel, Generic[ConfigT]):
         "each row in its partition. A single-run backfill then runs the step once over the "
         "whole range and splits its result by this column; needed there by a step that reads "
         "${partition.start} or ${partition.end}.",
+    )
+    materialize: Literal["table", "view"] = Field(
+        default="table",
+        description="What a query step keeps: its rows (table), or only its SQL (view), which "
+        "the transforms that read it run on the warehouse, or which is fetched when a step "
+        "reads it locally. Only a query step can be a view.",
     )
     config: ConfigT = Field(description="The step type's configuration.")
 
@@ -277,6 +283,34 @@ def input_table(value: Any, field_name: str) -> pa.Table:
     return value
 
 
+@dataclass(frozen=True)
+class TransformPlan:
+    """A transform as SQL: its inputs (the config field and its ``${steps.ID}``) by the name
+    its statement reads them under (``transforms.INPUT``, ``LEFT``, ``RIGHT``), the DuckDB
+    statement given each input's columns, and how it runs locally on the inputs' tables."""
+
+    inputs: Mapping[str, tuple[str, str]]
+    sql: Callable[[Mapping[str, Sequence[str]]], str]
+    run: Callable[[Mapping[str, pa.Table]], pa.Table]
+
+
+def input_tables(plan: TransformPlan, resolution: ResolutionContext) -> dict[str, pa.Table]:
+    """A transform's resolved inputs, by the name its statement reads them under."""
+    from playbook_assets.core.references import resolve
+
+    return {
+        name: input_table(resolve(reference, resolution), field_name)
+        for name, (field_name, reference) in plan.inputs.items()
+    }
+
+
+def transform_request(plan: TransformPlan, resolution: ResolutionContext) -> StepRequest:
+    """A transform run locally on DuckDB over its inputs."""
+    return StepRequest(
+        request=None, send=lambda: plan.run(input_tables(plan, resolution)), fingerprint=None
+    )
+
+
 class StepType(ABC):
     """The behaviour of one kind of step."""
 
@@ -303,6 +337,10 @@ class StepType(ABC):
         self, step: StepBase[Any], ctx: StepContext, resolution: ResolutionContext
     ) -> StepRequest:
         """Render what the step sends from its parameters and upstream results."""
+
+    def transform_plan(self, step: StepBase[Any]) -> TransformPlan | None:
+        """The transform as SQL over its inputs (None: the step is not a transform)."""
+        return None
 
     def kind(self, step: StepBase[Any], connection_kind: str | None) -> str:
         """The kind an asset of this step shows: its connection's, else DuckDB's."""

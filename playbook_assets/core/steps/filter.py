@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import Field
 
 from playbook_assets.core.errors import PlaybookError
-from playbook_assets.core.expressions import check_columns, parse_condition
+from playbook_assets.core.expressions import check_columns, parse_condition, quote_identifier
 from playbook_assets.core.models import StrictModel
-from playbook_assets.core.references import ResolutionContext, resolve
+from playbook_assets.core.references import ResolutionContext
 from playbook_assets.core.steps.base import (
     StepBase,
     StepContext,
     StepRequest,
     StepType,
+    TransformPlan,
     ValidationContext,
-    input_table,
     step_input,
+    transform_request,
 )
-from playbook_assets.core.transforms import filter_table
+from playbook_assets.core.transforms import INPUT, filter_sql, filter_table
 
 
 class FilterConfig(StrictModel):
@@ -60,10 +62,22 @@ class Filter(StepType):
     def prepare(
         self, step: StepBase[Any], ctx: StepContext, resolution: ResolutionContext
     ) -> StepRequest:
+        plan = self.transform_plan(step)
+        assert plan is not None
+        return transform_request(plan, resolution)
+
+    def transform_plan(self, step: StepBase[Any]) -> TransformPlan:
         assert isinstance(step, FilterStep)
+        condition = parse_condition(step.config.condition)
 
-        def send() -> Any:
-            source = input_table(resolve(step.config.input, resolution), "input")
-            return filter_table(source, step.config.condition)
+        def sql(columns: Mapping[str, Sequence[str]]) -> str:
+            keep, _ = filter_sql(columns[INPUT], condition)
+            return (
+                f"SELECT * FROM {quote_identifier(INPUT)} AS {quote_identifier('t')} WHERE {keep}"
+            )
 
-        return StepRequest(request=None, send=send, fingerprint=None)
+        return TransformPlan(
+            inputs={INPUT: ("input", step.config.input)},
+            sql=sql,
+            run=lambda tables: filter_table(tables[INPUT], condition),
+        )

@@ -9,17 +9,18 @@ from pydantic import Field
 from playbook_assets.core.errors import PlaybookError
 from playbook_assets.core.expressions import parse_join_on
 from playbook_assets.core.models import StrictModel
-from playbook_assets.core.references import ResolutionContext, resolve
+from playbook_assets.core.references import ResolutionContext
 from playbook_assets.core.steps.base import (
     StepBase,
     StepContext,
     StepRequest,
     StepType,
+    TransformPlan,
     ValidationContext,
-    input_table,
     step_input,
+    transform_request,
 )
-from playbook_assets.core.transforms import join_tables
+from playbook_assets.core.transforms import LEFT, RIGHT, join_sql, join_tables
 
 JoinType = Literal["inner", "left", "right", "outer"]
 
@@ -65,11 +66,15 @@ class Join(StepType):
     def prepare(
         self, step: StepBase[Any], ctx: StepContext, resolution: ResolutionContext
     ) -> StepRequest:
+        plan = self.transform_plan(step)
+        assert plan is not None
+        return transform_request(plan, resolution)
+
+    def transform_plan(self, step: StepBase[Any]) -> TransformPlan:
         assert isinstance(step, JoinStep)
-
-        def send() -> Any:
-            left = input_table(resolve(step.config.left, resolution), "left")
-            right = input_table(resolve(step.config.right, resolution), "right")
-            return join_tables(left, right, step.config.on, step.config.type)
-
-        return StepRequest(request=None, send=send, fingerprint=None)
+        config = step.config
+        return TransformPlan(
+            inputs={LEFT: ("left", config.left), RIGHT: ("right", config.right)},
+            sql=lambda columns: join_sql(columns[LEFT], columns[RIGHT], config.on, config.type),
+            run=lambda tables: join_tables(tables[LEFT], tables[RIGHT], config.on, config.type),
+        )

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from playbook_assets.core.errors import PlaybookValidationError, unknown_name_hint
 from playbook_assets.core.models import ParameterSpec, StrictModel
+from playbook_assets.core.pushdown import MATERIALIZED_KEY, view_request
 from playbook_assets.core.references import (
     Reference,
     ResolutionContext,
@@ -117,17 +118,28 @@ class Query(StepType):
         name = ctx.connection or ""
         warehouse = ctx.services.warehouse(name)
         warehouse.raise_if_unresolved(name)
+        view = step.materialize == "view"
         rendered = render_query(
             step,
             ctx.loaded.spec.parameters,
             resolution,
             warehouse.dialect,
-            allow_writes=warehouse.allow_writes,
-            bind_lists=warehouse.binds_lists,
+            # A view's SQL is read inside other statements: one query, its lists as literals.
+            allow_writes=warehouse.allow_writes and not view,
+            bind_lists=warehouse.binds_lists and not view,
         )
         lists = rendered.lists
-        asked: Any = {"sql": rendered.sql, "lists": lists} if lists else rendered.sql
         timeout = ctx.timeout_seconds
+        if view:
+            return StepRequest(
+                request=rendered.sql,
+                send=lambda: view_request(
+                    rendered.sql, name, warehouse.dialect, ctx.services, timeout
+                ),
+                fingerprint=request_fingerprint(name, rendered.sql),
+                metadata={MATERIALIZED_KEY: "view"},
+            )
+        asked: Any = {"sql": rendered.sql, "lists": lists} if lists else rendered.sql
         return StepRequest(
             request=rendered.sql,
             send=lambda: warehouse.run_query_with_lists(

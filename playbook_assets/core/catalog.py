@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from playbook_assets.core.catalog_cache import CatalogCache
 from playbook_assets.core.config import ExecutorConfig
 from playbook_assets.core.errors import (
     PlaybookError,
@@ -130,15 +131,22 @@ def load_catalog(
     config: ExecutorConfig,
     template_dirs: Sequence[Path],
     extra_files: Sequence[Path] = (),
+    *,
+    use_cache: bool = False,
 ) -> PlaybookCatalog:
-    """Load built-in templates, then the deployment's playbooks (which replace built-ins)."""
+    """Load built-in templates, then the deployment's playbooks (which replace built-ins).
+
+    With ``use_cache``, playbooks that validated before with the same bytes, configuration
+    and code are not parsed and checked again (``catalog_cache``).
+    """
     catalog = PlaybookCatalog()
+    cache = CatalogCache.open(config) if use_cache else None
     sources: list[tuple[Path, str]] = [(p, "builtin") for p in playbook_files(template_dirs)]
     sources += [(p, "custom") for p in playbook_files([config.playbooks_dir])]
     sources += [(p, "custom") for p in extra_files]
     for path, origin in sources:
         try:
-            loaded = load_playbook_file(path, config, origin)
+            loaded = load_playbook_file(path, config, origin, cache=cache)
         except PlaybookError as e:
             catalog.broken.append(
                 BrokenPlaybook(path, display_path(path), _guess_id(path, config), e)
@@ -168,6 +176,8 @@ def load_catalog(
         catalog.playbooks[loaded.id] = loaded
     check_asset_triggers(catalog)
     catalog.broken = name_broken_assets(catalog)
+    if cache is not None:
+        cache.save()
     return catalog
 
 
@@ -203,16 +213,26 @@ def _asset_name(text: str | None) -> str | None:
 
 
 def load_playbook_file(
-    path: Path, config: ExecutorConfig, origin: str = "custom"
+    path: Path,
+    config: ExecutorConfig,
+    origin: str = "custom",
+    *,
+    cache: CatalogCache | None = None,
 ) -> LoadedPlaybook:
-    """Load, parse and validate one playbook file."""
+    """Load, parse and validate one playbook file (unless ``cache`` holds it validated)."""
     shown = display_path(path)
     raw = read_bounded(path, shown, config.limits.yaml_limits().max_file_bytes)
-    return load_playbook_bytes(raw, path, config, origin, shown=shown)
+    return load_playbook_bytes(raw, path, config, origin, shown=shown, cache=cache)
 
 
 def load_playbook_bytes(
-    raw: bytes, path: Path, config: ExecutorConfig, origin: str = "custom", *, shown: str
+    raw: bytes,
+    path: Path,
+    config: ExecutorConfig,
+    origin: str = "custom",
+    *,
+    shown: str,
+    cache: CatalogCache | None = None,
 ) -> LoadedPlaybook:
     """Parse and validate a playbook's bytes as if read from ``path`` (errors name ``shown``:
     the file, or where the text came from; ``load_yaml`` bounds its size)."""
@@ -223,7 +243,9 @@ def load_playbook_bytes(
         raise PlaybookValidationError(
             "the file is not UTF-8 text", location=SourceLocation(shown)
         ) from e
-    document = load_yaml(text, shown, limits)
+    key = cache.key(raw, shown, origin) if cache is not None else ""
+    cached = cache.document(key, shown) if cache is not None else None
+    document = cached if cached is not None else load_yaml(text, shown, limits)
     spec = parse_playbook(document)
     loaded = LoadedPlaybook(
         spec=spec,
@@ -233,7 +255,10 @@ def load_playbook_bytes(
         sha256=hashlib.sha256(raw).hexdigest(),
         text=text,
     )
-    validate_playbook(loaded, config)
+    if cached is None:
+        validate_playbook(loaded, config)
+        if cache is not None:
+            cache.add(key, document)
     return loaded
 
 

@@ -27,7 +27,7 @@ def build_code_location(
     With ``strict``, any broken playbook makes loading fail instead (for CI).
     """
     config = load_config(config_path)
-    catalog = load_catalog(config, template_dirs)
+    catalog = load_catalog(config, template_dirs, use_cache=True)
     if catalog.broken:
         if strict:
             errors = "\n".join(f"  {broken.error}" for broken in catalog.broken)

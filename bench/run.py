@@ -28,6 +28,7 @@ BENCHMARKS = {
     "hubspot": "bench.hubspot",
     "report": "bench.report_render",
     "mcp": "bench.mcp_warm",
+    "launch": "bench.ui_launch",
 }
 
 

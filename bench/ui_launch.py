@@ -24,7 +24,6 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import dagster as dg
 import yaml
 from dagster_graphql import DagsterGraphQLClient
 
@@ -124,7 +123,7 @@ def _asset_selection() -> list[list[str]]:
     spec = template["playbook"]
     names = [step["id"] for step in spec["steps"]]
     names += [output["name"] for output in spec.get("outputs", [])]
-    return [dg.AssetKey([PLAYBOOK, name]).path for name in [*names, "run_report"]]
+    return [[PLAYBOOK, name] for name in [*names, "run_report"]]
 
 
 def launch(client: DagsterGraphQLClient) -> float:

@@ -15,19 +15,17 @@ their errors are always current.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import importlib.metadata
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from playbook_assets.core.config import ExecutorConfig
+from playbook_assets.core.errors import ArtifactWriteError
 from playbook_assets.core.yaml_source import PathKey, YamlDocument
 
 logger = logging.getLogger(__name__)
@@ -161,18 +159,13 @@ class CatalogCache:
         """Write the entries this load used (files gone or changed drop out), atomically."""
         if self.path is None or self.used == self.stored:
             return
-        text = _dumps({"format": _FORMAT, "entries": self.used})
+        # pyarrow comes with the artifacts module: imported only when there is something new.
+        from playbook_assets.core.artifacts import atomic_write_bytes
+
+        data = _dumps({"format": _FORMAT, "entries": self.used}).encode()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".catalog-")
-            try:
-                with os.fdopen(handle, "w") as stream:
-                    stream.write(text)
-                os.replace(temporary, self.path)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temporary)
-        except OSError as e:  # a read-only folder only costs the next load its speed
+            atomic_write_bytes(self.path, data)
+        except ArtifactWriteError as e:  # a read-only folder only costs the next load its speed
             logger.warning("could not write the playbook cache %s: %s", self.path, e)
 
 

@@ -174,3 +174,15 @@ def test_a_file_that_is_gone_leaves_the_cache(project: Project) -> None:
     catalog = load(project)
     assert "big_accounts" not in catalog.playbooks
     assert len(json.loads(cache_file.read_text())["entries"]) == entries - 1
+
+
+def test_a_cache_that_cannot_be_written_only_costs_speed(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.add_playbook("big_accounts.yaml", PLAYBOOK)
+    # A file where the cache's folder should be: nothing can be written there.
+    (project.config_path.parent / catalog_cache.CACHE_DIR_NAME).write_text("not a folder")
+    assert "big_accounts" in load(project).playbooks
+    count = ValidationCount(monkeypatch)
+    assert "big_accounts" in load(project).playbooks
+    assert "big_accounts" in count.calls

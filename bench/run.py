@@ -29,6 +29,7 @@ BENCHMARKS = {
     "report": "bench.report_render",
     "mcp": "bench.mcp_warm",
     "pushdown": "bench.pushdown",
+    "launch": "bench.ui_launch",
 }
 
 

@@ -13,10 +13,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
-from pydantic import ValidationError
-
+from playbook_assets.core.catalog_cache import CatalogCache
 from playbook_assets.core.config import ExecutorConfig
 from playbook_assets.core.errors import (
     PlaybookError,
@@ -27,8 +25,8 @@ from playbook_assets.core.errors import (
     unknown_name_hint,
 )
 from playbook_assets.core.graph import resolved_output_source
-from playbook_assets.core.spec import AssetTrigger, OutputSpec, PlaybookFile, PlaybookSpec
-from playbook_assets.core.steps.registry import STEP_TYPES
+from playbook_assets.core.playbook_parsing import parse_playbook
+from playbook_assets.core.spec import AssetTrigger, OutputSpec, PlaybookSpec
 from playbook_assets.core.validation import RESERVED_ASSET_NAMES, validate_playbook
 from playbook_assets.core.yaml_source import YamlDocument, load_yaml, load_yaml_file, read_bounded
 
@@ -138,22 +136,33 @@ def load_catalog(
     config: ExecutorConfig,
     template_dirs: Sequence[Path],
     extra_files: Sequence[Path] = (),
+    *,
+    use_cache: bool = False,
 ) -> PlaybookCatalog:
-    """Load built-in templates, then the deployment's playbooks (which replace built-ins)."""
+    """Load built-in templates, then the deployment's playbooks (which replace built-ins).
+
+    With ``use_cache``, playbooks that validated before with the same bytes, configuration
+    and code are not parsed and checked again (``catalog_cache``).
+    """
     custom = [*playbook_files([config.playbooks_dir]), *extra_files]
-    return load_catalog_files(config, playbook_files(template_dirs), custom)
+    return load_catalog_files(config, playbook_files(template_dirs), custom, use_cache=use_cache)
 
 
 def load_catalog_files(
-    config: ExecutorConfig, builtin: Sequence[Path], custom: Sequence[Path]
+    config: ExecutorConfig,
+    builtin: Sequence[Path],
+    custom: Sequence[Path],
+    *,
+    use_cache: bool = False,
 ) -> PlaybookCatalog:
     """Load the ``builtin`` playbook files, then the ``custom`` ones (which replace
-    built-ins of the same id)."""
+    built-ins of the same id); ``use_cache`` as for ``load_catalog``."""
     catalog = PlaybookCatalog()
+    cache = CatalogCache.open(config) if use_cache else None
     sources = [(p, "builtin") for p in builtin] + [(p, "custom") for p in custom]
     for path, origin in sources:
         try:
-            loaded = load_playbook_file(path, config, origin)
+            loaded = load_playbook_file(path, config, origin, cache=cache)
         except PlaybookError as e:
             catalog.broken.append(
                 BrokenPlaybook(path, display_path(path), _guess_id(path, config), e)
@@ -183,6 +192,8 @@ def load_catalog_files(
         catalog.playbooks[loaded.id] = loaded
     check_asset_triggers(catalog)
     catalog.broken = name_broken_assets(catalog)
+    if cache is not None:
+        cache.save()
     return catalog
 
 
@@ -218,16 +229,26 @@ def _asset_name(text: str | None) -> str | None:
 
 
 def load_playbook_file(
-    path: Path, config: ExecutorConfig, origin: str = "custom"
+    path: Path,
+    config: ExecutorConfig,
+    origin: str = "custom",
+    *,
+    cache: CatalogCache | None = None,
 ) -> LoadedPlaybook:
-    """Load, parse and validate one playbook file."""
+    """Load, parse and validate one playbook file (unless ``cache`` holds it validated)."""
     shown = display_path(path)
     raw = read_bounded(path, shown, config.limits.yaml_limits().max_file_bytes)
-    return load_playbook_bytes(raw, path, config, origin, shown=shown)
+    return load_playbook_bytes(raw, path, config, origin, shown=shown, cache=cache)
 
 
 def load_playbook_bytes(
-    raw: bytes, path: Path, config: ExecutorConfig, origin: str = "custom", *, shown: str
+    raw: bytes,
+    path: Path,
+    config: ExecutorConfig,
+    origin: str = "custom",
+    *,
+    shown: str,
+    cache: CatalogCache | None = None,
 ) -> LoadedPlaybook:
     """Parse and validate a playbook's bytes as if read from ``path`` (errors name ``shown``:
     the file, or where the text came from; ``load_yaml`` bounds its size)."""
@@ -238,7 +259,9 @@ def load_playbook_bytes(
         raise PlaybookValidationError(
             "the file is not UTF-8 text", location=SourceLocation(shown)
         ) from e
-    document = load_yaml(text, shown, limits)
+    key = cache.key(raw, shown, origin) if cache is not None else ""
+    cached = cache.document(key, shown) if cache is not None else None
+    document = cached if cached is not None else load_yaml(text, shown, limits)
     spec = parse_playbook(document)
     loaded = LoadedPlaybook(
         spec=spec,
@@ -248,97 +271,11 @@ def load_playbook_bytes(
         sha256=hashlib.sha256(raw).hexdigest(),
         text=text,
     )
-    validate_playbook(loaded, config)
+    if cached is None:
+        validate_playbook(loaded, config)
+        if cache is not None:
+            cache.add(key, document)
     return loaded
-
-
-def parse_playbook(document: YamlDocument) -> PlaybookSpec:
-    """Turn a YAML document into the spec models; the first error names its line."""
-    if not isinstance(document.data, dict) or "playbook" not in document.data:
-        raise PlaybookValidationError(
-            "a playbook file must have a single root key 'playbook:'",
-            location=document.location(),
-        )
-    try:
-        return PlaybookFile.model_validate(document.data).playbook
-    except ValidationError as e:
-        raise _validation_error(e, document) from e
-
-
-def _validation_error(error: ValidationError, document: YamlDocument) -> PlaybookValidationError:
-    # A misspelt key also makes the key it was meant to be "missing": report the typo.
-    errors = sorted(error.errors(), key=lambda item: item["type"] != "extra_forbidden")
-    first = errors[0]
-    loc = list(first["loc"])
-    if first["type"] == "union_tag_invalid":
-        loc.append("type")
-    location = document.location_of_loc(loc)
-    step = _step_id_at(document, loc)
-    matched = document.matched_path(loc)
-    field_name = ".".join(str(part) for part in matched[3:] if not isinstance(part, int)) or None
-    if step is None:
-        field_name = ".".join(str(part) for part in matched[1:]) or None
-    if first["type"] == "extra_forbidden":
-        key = str(loc[-1])
-        message = f"unknown key '{key}'"
-        hint = _unknown_key_hint(key, loc)
-        field_name = ".".join(str(p) for p in matched[3 if step else 1 : -1]) or None
-    elif first["type"] == "missing":
-        message = f"missing required key '{loc[-1]}'"
-        hint = None
-        field_name = ".".join(str(p) for p in matched[3 if step else 1 :]) or None
-    elif first["type"] == "union_tag_invalid":
-        tag = str((first.get("ctx") or {}).get("tag", ""))
-        message = f"unknown step type '{tag}'"
-        hint = unknown_name_hint(tag, list(STEP_TYPES), "step type")
-        field_name = "type"
-    elif first["type"] == "union_tag_not_found":
-        message = "missing required key 'type'"
-        hint = f"one of {', '.join(STEP_TYPES)}"
-    elif first["type"] == "literal_error":
-        message = f"{first['input']!r} is not allowed here: {first['msg']}"
-        hint = None
-    else:
-        message = first["msg"].removeprefix("Value error, ")
-        hint = None
-    return PlaybookValidationError(
-        message, location=location, step=step, field=field_name, hint=hint
-    )
-
-
-def _step_id_at(document: YamlDocument, loc: Sequence[Any]) -> str | None:
-    if len(loc) >= 3 and loc[0] == "playbook" and loc[1] == "steps" and isinstance(loc[2], int):
-        steps = document.data["playbook"].get("steps") or []
-        if loc[2] < len(steps) and isinstance(steps[loc[2]], dict):
-            step_id = steps[loc[2]].get("id")
-            return str(step_id) if step_id is not None else f"#{loc[2] + 1}"
-    return None
-
-
-def _unknown_key_hint(key: str, loc: Sequence[Any]) -> str | None:
-    from playbook_assets.core import spec as spec_module
-
-    parents = [str(part) for part in loc[:-1] if isinstance(part, str)]
-    steps = {name: step_type.model for name, step_type in STEP_TYPES.items()}
-    others: dict[str, type[spec_module.StrictModel]] = {
-        "playbook": spec_module.PlaybookSpec,
-        "outputs": spec_module.OutputSpec,
-        "parameters": spec_module.ParameterSpec,
-        "filters": spec_module.SearchFilter,
-        "filter_groups": spec_module.SearchFilter,
-        "metrics": spec_module.MetricSpec,
-        "charts": spec_module.ChartSpec,
-    }
-    model: type[spec_module.StrictModel] | None = None
-    if parents and parents[-1] == "config" and len(parents) >= 2 and parents[-2] in steps:
-        model = steps[parents[-2]].model_fields["config"].annotation  # type: ignore[assignment]
-    elif parents and parents[-1] in steps:
-        model = steps[parents[-1]]
-    elif parents:
-        model = others.get(parents[-1])
-    if model is None:
-        return None
-    return unknown_name_hint(key, model.model_fields, "key")
 
 
 def _guess_id(path: Path, config: ExecutorConfig) -> str | None:

@@ -103,6 +103,14 @@ def view_request(
     return as_view(columns, View(sql, connection, dialect))
 
 
+def stored_form(table: pa.Table) -> pa.Table:
+    """``table`` as the artifact store keeps it. A view keeps its SQL (that is all it holds);
+    a pushed-down result keeps its rows only: read back by a later run, it is those rows, not
+    its SQL run again on the warehouse's data of that day."""
+    view = view_of(table)
+    return _unmarked(table) if view is not None and view.fetched else table
+
+
 def fetched(table: pa.Table, services: StepServices, timeout: float | None) -> pa.Table:
     """``table``'s rows: a view's are fetched from its warehouse now."""
     view = view_of(table)

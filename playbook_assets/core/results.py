@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from playbook_assets.core.artifacts import SHA256_METADATA_KEY, EncodedTable, encode_table
 from playbook_assets.core.insights import table_facts, top_row
-from playbook_assets.core.pushdown import is_unfetched_view
+from playbook_assets.core.pushdown import is_unfetched_view, stored_form
 from playbook_assets.core.report import FACTS_METADATA_KEY
 
 ROW_COUNT_KEY = "dagster/row_count"
@@ -65,7 +65,7 @@ def build_result(
     for name, value in (extra or {}).items():
         if value is not None:
             metadata[name] = value
-    return Result(table, encode_table(table) if store else None, metadata)
+    return Result(table, encode_table(stored_form(table)) if store else None, metadata)
 
 
 def result_metadata(

@@ -28,7 +28,7 @@ def build_code_location(
     With ``strict``, any broken playbook makes loading fail instead (for CI).
     """
     config = load_config(config_path)
-    catalog = load_catalog(config, template_dirs)
+    catalog = load_catalog(config, template_dirs, use_cache=True)
     return catalog_definitions(catalog, config, strict=strict)
 
 

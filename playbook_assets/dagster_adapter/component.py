@@ -233,7 +233,7 @@ class PlaybookCollectionComponent(dg.Component, dg.Model, dg.Resolvable):
         config = replace(
             config, files=config.files.model_copy(update={"allowed_directories": allowed})
         )
-        return load_catalog_files(config, templates, files)
+        return load_catalog_files(config, templates, files, use_cache=True)
 
 
 def _matching(folder: Path, patterns: list[str], attribute: str) -> list[Path]:

@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import duckdb
 import pyarrow as pa
 import pytest
@@ -23,9 +24,10 @@ import yaml
 
 from playbook_assets.app.local import LocalRun, run_playbook_locally
 from playbook_assets.connections.warehouses.postgres import PostgresWarehouse
-from playbook_assets.core.catalog import load_playbook_file
+from playbook_assets.core.catalog import load_catalog, load_playbook_file
 from playbook_assets.core.config import load_config_file
 from playbook_assets.core.errors import PlaybookValidationError
+from playbook_assets.dagster_adapter.factory import build_definitions
 from standins.bigquery_standin import BigQueryStandIn
 from standins.postgres_server import PostgresServer
 from tests.conftest import DemoFiles, connection_config_text
@@ -491,3 +493,53 @@ def test_misplaced_views_are_errors_at_their_line(
         load_playbook_file(playbook, config)
     assert f"playbook.yaml:{line}:" in str(raised.value)
     assert message in str(raised.value)
+
+
+CHAIN = """
+playbook:
+  id: chain
+  name: Chain
+  steps:
+    - {id: accounts, type: query, materialize: view, config: {template: "FROM accounts"}}
+    - id: by_segment
+      type: aggregate
+      config:
+        input: "${steps.accounts}"
+        group_by: [segment]
+        metrics: [{name: total, expression: "SUM(arr)"}]
+    - id: big
+      type: filter
+      config: {input: "${steps.by_segment}", condition: "total > 200"}
+"""
+
+
+def test_a_later_run_reads_a_pushed_result_as_the_rows_it_stored(
+    tmp_path: Path, demo_files: DemoFiles
+) -> None:
+    config_path = _duckdb_project(tmp_path, demo_files)
+    playbooks = config_path.parent / "playbooks"
+    playbooks.mkdir(exist_ok=True)
+    (playbooks / "chain.yaml").write_text(CHAIN.lstrip(), encoding="utf-8")
+    config = load_config_file(config_path)
+    defs = build_definitions(load_catalog(config, []), config)
+    job = defs.resolve_implicit_global_asset_job_def()
+    instance = dg.DagsterInstance.ephemeral()
+    assert job.execute_in_process(instance=instance).success
+    with duckdb.connect() as con:
+        con.register("accounts", ACCOUNTS)
+        stored = con.sql(
+            "SELECT segment, SUM(arr) AS total FROM accounts GROUP BY segment HAVING SUM(arr) > 200"
+        ).fetchall()
+    assert stored == [("smb", Decimal("5370.75"))]
+    # The warehouse changes; a run of `big` alone reads by_segment's stored rows, not its
+    # SQL run again on today's data.
+    with duckdb.connect(str(tmp_path / "wh.duckdb")) as con:
+        con.execute("INSERT INTO accounts VALUES (9, 'smb', 1000000.00, 1.0)")
+    big = dg.AssetKey(["chain", "big"])
+    alone = job.execute_in_process(instance=instance, asset_selection=[big])
+    assert alone.success
+    table = defs.load_asset_value(big, instance=instance)
+    assert [tuple(row.values()) for row in table.to_pylist()] == stored
+    materialization = alone.asset_materializations_for_node(alone.all_node_events[0].node_name)
+    metadata = next(m.metadata for m in materialization if m.asset_key == big)
+    assert metadata["ran_in"].value == "local"

@@ -12,8 +12,9 @@ from typing import Any, Literal
 import pyarrow.parquet as pq
 
 from playbook_assets.core.artifacts import file_sha256
-from playbook_assets.core.catalog import display_path, parse_playbook
+from playbook_assets.core.catalog import display_path
 from playbook_assets.core.errors import PlaybookValidationError
+from playbook_assets.core.playbook_parsing import parse_playbook
 from playbook_assets.core.report_render.content import report_view
 from playbook_assets.core.report_render.data import ReportTables
 from playbook_assets.core.report_render.html import html_report

@@ -539,6 +539,7 @@ def test_a_later_run_reads_a_pushed_result_as_the_rows_it_stored(
     alone = job.execute_in_process(instance=instance, asset_selection=[big])
     assert alone.success
     table = defs.load_asset_value(big, instance=instance)
+    assert isinstance(table, pa.Table)
     assert [tuple(row.values()) for row in table.to_pylist()] == stored
     materialization = alone.asset_materializations_for_node(alone.all_node_events[0].node_name)
     metadata = next(m.metadata for m in materialization if m.asset_key == big)

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import dagster as dg
 import duckdb
@@ -538,8 +538,9 @@ def test_a_later_run_reads_a_pushed_result_as_the_rows_it_stored(
     big = dg.AssetKey(["chain", "big"])
     alone = job.execute_in_process(instance=instance, asset_selection=[big])
     assert alone.success
-    table = defs.load_asset_value(big, instance=instance)
-    assert isinstance(table, pa.Table)
+    value = defs.load_asset_value(big, instance=instance)
+    assert isinstance(value, pa.Table)
+    table = cast(pa.Table, value)
     assert [tuple(row.values()) for row in table.to_pylist()] == stored
     materialization = alone.asset_materializations_for_node(alone.all_node_events[0].node_name)
     metadata = next(m.metadata for m in materialization if m.asset_key == big)

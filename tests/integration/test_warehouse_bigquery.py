@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import socket
 import textwrap
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pytest
+from dagster_gcp import BigQueryResource
 
 from playbook_assets.connections.warehouses.bigquery import BigQueryWarehouse
 from playbook_assets.core.errors import (
@@ -194,6 +196,42 @@ def test_bad_credentials_json_does_not_leak(standin: BigQueryStandIn) -> None:
         warehouse.run_query("SELECT 1")
     assert "not a valid service-account JSON key" in str(caught.value)
     assert "SECRET" not in str(caught.value)
+
+
+def test_it_is_dagster_gcps_resource_and_its_client_reads_the_same_rows(
+    standin: BigQueryStandIn, demo_files: DemoFiles
+) -> None:
+    warehouse = _warehouse(standin)
+    assert isinstance(warehouse, BigQueryResource)
+    with duckdb.connect(str(demo_files.warehouse), read_only=True) as con:
+        expected = con.sql(
+            "SELECT account_id, arr FROM analytics.accounts WHERE arr > 100000 ORDER BY account_id"
+        ).fetchall()
+    # An asset of the user's own calls get_client(), as with dagster-gcp's resource.
+    with warehouse.get_client() as client:
+        rows = client.query(
+            "SELECT account_id, arr FROM analytics.accounts WHERE arr > 100000 ORDER BY account_id"
+        ).result()
+        actual = [(row["account_id"], row["arr"]) for row in rows]
+    assert len(expected) > 10
+    assert actual == expected
+
+
+def test_gcp_credentials_is_read_and_never_quoted(standin: BigQueryStandIn) -> None:
+    not_base64 = _warehouse(standin, gcp_credentials="SECRET-KEY-TEXT!!")
+    with pytest.raises(TerminalStepError) as caught:
+        not_base64.run_query("SELECT 1")
+    assert "gcp_credentials of the BigQuery connection is not base64 text" in str(caught.value)
+    assert "SECRET" not in str(caught.value)
+    # Base64 of a broken key: decoded, then refused as a key, without quoting it.
+    encoded = base64.b64encode(b'{"private_key": "SECRET-KEY-TEXT"').decode()
+    with pytest.raises(TerminalStepError) as caught:
+        _warehouse(standin, gcp_credentials=encoded).run_query("SELECT 1")
+    assert "not a valid service-account JSON key" in str(caught.value)
+    assert "SECRET" not in str(caught.value)
+    both = _warehouse(standin, gcp_credentials=encoded, credentials_json="{}")
+    with pytest.raises(TerminalStepError, match="set only one of credentials_json and "):
+        both.run_query("SELECT 1")
 
 
 def test_resource_from_config(tmp_path: Path) -> None:

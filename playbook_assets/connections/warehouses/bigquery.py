@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 import json
 import math
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from dagster_gcp import BigQueryResource
 from pydantic import Field
 
 from playbook_assets.connections.kit.deadline import limit_text, step_timeout
@@ -38,14 +43,14 @@ _NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HTTP_TIMEOUT_SECONDS = 60.0
 
 
-class BigQueryWarehouse(WarehouseResource):
+class BigQueryWarehouse(WarehouseResource, BigQueryResource):
     """Google BigQuery, queried with the official google-cloud-bigquery client.
 
-    The client is used directly rather than through dagster-gcp's ``BigQueryResource``: that
-    resource has no setting for the API endpoint (needed by private endpoints and by the
-    tests' local stand-in) and takes credentials only as base64 text, while this resource
-    reads a service-account file, JSON text from the environment, or application default
-    credentials.
+    It is dagster-gcp's ``BigQueryResource`` (an asset of the user's own can take it and call
+    ``get_client()``), with what that resource lacks: an API endpoint (private endpoints, the
+    tests' local stand-in) and credentials from a service-account file or JSON text as well as
+    dagster-gcp's base64 ``gcp_credentials``, else application default credentials. Its
+    ``get_client()`` gives the same client the playbook's queries use.
 
     Queries run as jobs (``client.query``) with ``job_timeout_ms`` set from the step's time
     limit; the resource polls the job and, when the deadline passes, calls ``job.cancel()``
@@ -63,7 +68,10 @@ class BigQueryWarehouse(WarehouseResource):
     dialect: ClassVar[str] = "bigquery"
     kind: ClassVar[str] = "bigquery"
 
-    project: str = Field(description="Google Cloud project that runs the query jobs.")
+    # Required here (dagster-gcp's is optional): a query job needs a project to run in.
+    project: str = Field(  # pyright: ignore[reportIncompatibleVariableOverride]
+        description="Google Cloud project that runs the query jobs."
+    )
     dataset: str | None = Field(
         default=None, description="Default dataset for unqualified table names."
     )
@@ -200,6 +208,21 @@ class BigQueryWarehouse(WarehouseResource):
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
 
+    def get_object_to_set_on_execution_context(self) -> Any:
+        """The resource itself on an op's context (dagster-gcp's puts a client there): the
+        playbook's op runs its queries through it."""
+        return self
+
+    @contextmanager
+    def get_client(self) -> Iterator[bigquery.Client]:
+        """A BigQuery client on this connection's project, location, endpoint and
+        credentials (dagster-gcp's ``BigQueryResource.get_client``)."""
+        client = self._client()
+        try:
+            yield client
+        finally:
+            client.close()
+
     def _client(self) -> bigquery.Client:
         from google.cloud import bigquery
 
@@ -219,17 +242,23 @@ class BigQueryWarehouse(WarehouseResource):
         from google.auth.exceptions import DefaultCredentialsError
         from google.oauth2 import service_account
 
-        if self.credentials_path and self.credentials_json:
+        given = [
+            name
+            for name in ("credentials_path", "credentials_json", "gcp_credentials")
+            if getattr(self, name)
+        ]
+        if len(given) > 1:
             raise TerminalStepError(
-                "set only one of credentials_path and credentials_json on the BigQuery connection"
+                f"set only one of {' and '.join(given)} on the BigQuery connection"
             )
         try:
             if self.credentials_path:
                 return service_account.Credentials.from_service_account_file(
                     self.credentials_path, scopes=_SCOPES
                 )
-            if self.credentials_json:
-                info = json.loads(self.credentials_json)
+            text = self.credentials_json or _decoded_credentials(self.gcp_credentials)
+            if text:
+                info = json.loads(text)
                 return service_account.Credentials.from_service_account_info(info, scopes=_SCOPES)
         except FileNotFoundError as e:
             raise TerminalStepError(
@@ -240,7 +269,8 @@ class BigQueryWarehouse(WarehouseResource):
             # The message of a parse error could quote the key: say only what is wrong.
             raise TerminalStepError(
                 "BigQuery credentials are not a valid service-account JSON key",
-                hint="check credentials_path / credentials_json on the connection",
+                hint="check credentials_path / credentials_json / gcp_credentials on the "
+                "connection",
             ) from e
         if self.api_endpoint:
             return AnonymousCredentials()
@@ -335,3 +365,17 @@ def _where(sql: str, message: str) -> str:
             if word.search(text):
                 return f" (line {number} of the query: {text.strip()})"
     return ""
+
+
+def _decoded_credentials(encoded: str | None) -> str | None:
+    """dagster-gcp's ``gcp_credentials``: a service-account JSON key, base64-encoded."""
+    if not encoded:
+        return None
+    try:
+        return base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError) as e:
+        # Say only what is wrong: the text is a secret.
+        raise TerminalStepError(
+            "gcp_credentials of the BigQuery connection is not base64 text",
+            hint="encode the service-account JSON key: base64 -w0 key.json",
+        ) from e

@@ -8,7 +8,7 @@ How a query runs: one connection per query, a transaction (``BEGIN READ ONLY`` u
 client-side timer that sends a cancel request shortly after the limit in case the server did
 not. A single query is read through a server-side cursor (``DECLARE ... CURSOR``, then
 ``FETCH`` in batches) and each batch becomes Arrow arrays column by column, typed from the
-result's type OIDs (see ``PostgresWarehouse``); other statements (allowed with
+result's type OIDs (see ``arrow_type_of_column``); other statements (allowed with
 ``allow_writes``) run as they are.
 """
 

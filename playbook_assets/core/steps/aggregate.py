@@ -9,16 +9,12 @@ from pydantic import Field
 from playbook_assets.core.errors import PlaybookError, PlaybookValidationError, unknown_name_hint
 from playbook_assets.core.expressions import check_columns, parse_metric
 from playbook_assets.core.models import MetricSpec, StrictModel
-from playbook_assets.core.references import ResolutionContext
 from playbook_assets.core.steps.base import (
     StepBase,
-    StepContext,
-    StepRequest,
-    StepType,
     TransformPlan,
+    TransformStepType,
     ValidationContext,
     step_input,
-    transform_request,
 )
 from playbook_assets.core.transforms import INPUT, aggregate_sql, aggregate_table
 
@@ -39,13 +35,11 @@ class AggregateStep(StepBase[AggregateConfig]):
     config: AggregateConfig = Field(description="The aggregation.")
 
 
-class Aggregate(StepType):
+class Aggregate(TransformStepType):
     """Metrics (``SUM(arr)``, ``COUNT(*) WHERE ...``) of a step result by its group columns."""
 
     name = "aggregate"
-    source = "transform"
     model = AggregateStep
-    transform = True
 
     def validate(self, step: StepBase[Any], ctx: ValidationContext) -> list[str] | None:
         assert isinstance(step, AggregateStep)
@@ -70,13 +64,6 @@ class Aggregate(StepType):
                     field=f"config.metrics.{metric.name}",
                 ) from None
         return [*step.config.group_by, *(metric.name for metric in step.config.metrics)]
-
-    def prepare(
-        self, step: StepBase[Any], ctx: StepContext, resolution: ResolutionContext
-    ) -> StepRequest:
-        plan = self.transform_plan(step)
-        assert plan is not None
-        return transform_request(plan, resolution)
 
     def transform_plan(self, step: StepBase[Any]) -> TransformPlan:
         assert isinstance(step, AggregateStep)

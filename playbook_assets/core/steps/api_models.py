@@ -1,14 +1,26 @@
-"""What the API steps (``request``, ``graphql``) share: credentials and paging."""
+"""What the API steps (``request``, ``graphql``) share: credentials, paging, the URL check and
+how a call is prepared."""
 
 from __future__ import annotations
 
-from typing import Literal
+from abc import abstractmethod
+from typing import Any, Literal
 
+import pyarrow as pa
 from pydantic import Field, model_validator
 
 from playbook_assets.core.errors import PlaybookValidationError
 from playbook_assets.core.models import IDENTIFIER_PATTERN, StrictModel
-from playbook_assets.core.steps.base import ValidationContext
+from playbook_assets.core.references import ResolutionContext
+from playbook_assets.core.steps.base import (
+    Sources,
+    StepBase,
+    StepContext,
+    StepRequest,
+    StepType,
+    ValidationContext,
+    request_fingerprint,
+)
 
 
 class ApiAuth(StrictModel):
@@ -70,3 +82,36 @@ def check_url(url: str, ctx: ValidationContext) -> None:
             field="config.url",
             hint="write the URL in full, e.g. https://api.example.com/v1/items",
         )
+
+
+class ApiStepType(StepType):
+    """A call to an API named by its URL: the URL checked, the request described for the
+    record (no secrets) and sent through the run's sources within the step's time limit."""
+
+    source = "api"
+
+    def validate(self, step: StepBase[Any], ctx: ValidationContext) -> list[str] | None:
+        check_url(step.config.url, ctx)
+        return None
+
+    def prepare(
+        self, step: StepBase[Any], ctx: StepContext, resolution: ResolutionContext
+    ) -> StepRequest:
+        sources = ctx.services.sources
+        request = self.describe(sources, step.config, resolution)
+        timeout = ctx.timeout_seconds
+        return StepRequest(
+            request=request,
+            send=lambda: self.fetch(sources, step.config, resolution, timeout),
+            fingerprint=request_fingerprint("api", request),
+        )
+
+    @abstractmethod
+    def describe(self, sources: Sources, config: Any, resolution: ResolutionContext) -> Any:
+        """The request as it is recorded."""
+
+    @abstractmethod
+    def fetch(
+        self, sources: Sources, config: Any, resolution: ResolutionContext, timeout: float
+    ) -> pa.Table:
+        """Every record the call gives."""

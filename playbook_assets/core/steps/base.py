@@ -304,13 +304,6 @@ def input_tables(plan: TransformPlan, resolution: ResolutionContext) -> dict[str
     }
 
 
-def transform_request(plan: TransformPlan, resolution: ResolutionContext) -> StepRequest:
-    """A transform run locally on DuckDB over its inputs."""
-    return StepRequest(
-        request=None, send=lambda: plan.run(input_tables(plan, resolution)), fingerprint=None
-    )
-
-
 class StepType(ABC):
     """The behaviour of one kind of step."""
 
@@ -345,3 +338,24 @@ class StepType(ABC):
     def kind(self, step: StepBase[Any], connection_kind: str | None) -> str:
         """The kind an asset of this step shows: its connection's, else DuckDB's."""
         return connection_kind or "duckdb"
+
+
+class TransformStepType(StepType):
+    """A transform of other steps' results (join, aggregate, filter): its ``transform_plan``
+    says what it reads and computes; it runs locally on DuckDB over its inputs, unless its
+    inputs are views that push-down sends it to (``core.pushdown``)."""
+
+    source = "transform"
+    transform = True
+
+    def prepare(
+        self, step: StepBase[Any], ctx: StepContext, resolution: ResolutionContext
+    ) -> StepRequest:
+        plan = self.transform_plan(step)
+        return StepRequest(
+            request=None, send=lambda: plan.run(input_tables(plan, resolution)), fingerprint=None
+        )
+
+    @abstractmethod
+    def transform_plan(self, step: StepBase[Any]) -> TransformPlan:
+        """The transform as SQL over its inputs."""

@@ -10,16 +10,12 @@ from pydantic import Field
 from playbook_assets.core.errors import PlaybookError
 from playbook_assets.core.expressions import check_columns, parse_condition, quote_identifier
 from playbook_assets.core.models import StrictModel
-from playbook_assets.core.references import ResolutionContext
 from playbook_assets.core.steps.base import (
     StepBase,
-    StepContext,
-    StepRequest,
-    StepType,
     TransformPlan,
+    TransformStepType,
     ValidationContext,
     step_input,
-    transform_request,
 )
 from playbook_assets.core.transforms import INPUT, filter_sql, filter_table
 
@@ -39,13 +35,11 @@ class FilterStep(StepBase[FilterConfig]):
     config: FilterConfig = Field(description="The filter.")
 
 
-class Filter(StepType):
+class Filter(TransformStepType):
     """The rows of a step result for which the condition is true (NULL drops the row)."""
 
     name = "filter"
-    source = "transform"
     model = FilterStep
-    transform = True
 
     def validate(self, step: StepBase[Any], ctx: ValidationContext) -> list[str] | None:
         assert isinstance(step, FilterStep)
@@ -58,13 +52,6 @@ class Filter(StepType):
         except PlaybookError as e:
             raise e.at(location=ctx.where("condition"), field="config.condition") from None
         return known
-
-    def prepare(
-        self, step: StepBase[Any], ctx: StepContext, resolution: ResolutionContext
-    ) -> StepRequest:
-        plan = self.transform_plan(step)
-        assert plan is not None
-        return transform_request(plan, resolution)
 
     def transform_plan(self, step: StepBase[Any]) -> TransformPlan:
         assert isinstance(step, FilterStep)

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import pyarrow as pa
 from pydantic import Field
 
 from playbook_assets.core.models import StrictModel
 from playbook_assets.core.references import ResolutionContext
-from playbook_assets.core.steps.api_models import ApiAuth, Pagination, check_url
+from playbook_assets.core.steps.api_models import ApiAuth, ApiStepType, Pagination
 from playbook_assets.core.steps.base import (
+    Sources,
     StepBase,
-    StepContext,
-    StepRequest,
-    StepType,
-    ValidationContext,
-    request_fingerprint,
 )
 
 
@@ -43,30 +40,19 @@ class GraphQLStep(StepBase[GraphQLConfig]):
     config: GraphQLConfig = Field(description="The query.")
 
 
-class GraphQL(StepType):
+class GraphQL(ApiStepType):
     """A GraphQL query (through gql); variables from ``${...}`` references."""
 
     name = "graphql"
-    source = "api"
     model = GraphQLStep
 
-    def validate(self, step: StepBase[Any], ctx: ValidationContext) -> list[str] | None:
-        assert isinstance(step, GraphQLStep)
-        check_url(step.config.url, ctx)
-        return None
+    def describe(self, sources: Sources, config: Any, resolution: ResolutionContext) -> Any:
+        return sources.describe_graphql(config, resolution)
 
-    def prepare(
-        self, step: StepBase[Any], ctx: StepContext, resolution: ResolutionContext
-    ) -> StepRequest:
-        assert isinstance(step, GraphQLStep)
-        sources = ctx.services.sources
-        request = sources.describe_graphql(step.config, resolution)
-        timeout = ctx.timeout_seconds
-        return StepRequest(
-            request=request,
-            send=lambda: sources.fetch_graphql(step.config, resolution, timeout_seconds=timeout),
-            fingerprint=request_fingerprint("api", request),
-        )
+    def fetch(
+        self, sources: Sources, config: Any, resolution: ResolutionContext, timeout: float
+    ) -> pa.Table:
+        return sources.fetch_graphql(config, resolution, timeout_seconds=timeout)
 
     def kind(self, step: StepBase[Any], connection_kind: str | None) -> str:
         return "graphql"

@@ -9,16 +9,12 @@ from pydantic import Field
 from playbook_assets.core.errors import PlaybookError
 from playbook_assets.core.expressions import parse_join_on
 from playbook_assets.core.models import StrictModel
-from playbook_assets.core.references import ResolutionContext
 from playbook_assets.core.steps.base import (
     StepBase,
-    StepContext,
-    StepRequest,
-    StepType,
     TransformPlan,
+    TransformStepType,
     ValidationContext,
     step_input,
-    transform_request,
 )
 from playbook_assets.core.transforms import LEFT, RIGHT, join_sql, join_tables
 
@@ -42,13 +38,11 @@ class JoinStep(StepBase[JoinConfig]):
     config: JoinConfig = Field(description="The join.")
 
 
-class Join(StepType):
+class Join(TransformStepType):
     """A join of two step results; a right column whose name collides gets ``_right``."""
 
     name = "join"
-    source = "transform"
     model = JoinStep
-    transform = True
 
     def validate(self, step: StepBase[Any], ctx: ValidationContext) -> list[str] | None:
         assert isinstance(step, JoinStep)
@@ -62,13 +56,6 @@ class Join(StepType):
         if left_columns is None or right_columns is None:
             return None
         return [*left_columns, *(c for c in right_columns if c not in left_columns)]
-
-    def prepare(
-        self, step: StepBase[Any], ctx: StepContext, resolution: ResolutionContext
-    ) -> StepRequest:
-        plan = self.transform_plan(step)
-        assert plan is not None
-        return transform_request(plan, resolution)
 
     def transform_plan(self, step: StepBase[Any]) -> TransformPlan:
         assert isinstance(step, JoinStep)

@@ -55,6 +55,15 @@ DEFAULT_PROPERTIES: dict[str, tuple[str, ...]] = {
     ),
 }
 ID = "hs_object_id"
+
+
+def contact_properties(request: SearchConfig) -> list[str]:
+    """The properties a search of people asks for (HubSpot's contact defaults when it names
+    none), each once, without the record id every search returns anyway."""
+    names = request.properties or DEFAULT_PROPERTIES["contacts"]
+    return list(dict.fromkeys(name for name in names if name != ID))
+
+
 _LOCAL_TABLE = "contacts"  # evaluate_locally's records, named as the object they stand for
 
 Kind = Literal["text", "integer", "number", "boolean", "date", "timestamp"]

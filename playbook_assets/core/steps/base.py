@@ -236,10 +236,13 @@ class ValidationContext:
         """The line of a key under the step's ``config``."""
         return self.loaded.document.location(("playbook", "steps", self.index, "config", *path))
 
-    def check_connection(self, step: StepBase[Any], name: str | None, category: str) -> str:
-        """The connection a step uses (its own, else the default of its category), which
-        must exist and be of the category."""
+    def check_connection(self, step: StepBase[Any], name: str | None, category: str) -> None:
+        """The connection a step uses (its own, else the default of its category) must exist
+        and be of the category; a config with no connections is checked only for a step that
+        names one."""
         config = self.config
+        if name is None and not config.connections:
+            return
         chosen = name or (
             config.defaults.data_warehouse if category == "data_warehouse" else config.defaults.crm
         )
@@ -259,7 +262,6 @@ class ValidationContext:
                 f"but a {kind} step needs a {category.replace('_', ' ')}",
                 field="connection",
             )
-        return chosen
 
 
 def step_input(value: str, field_name: str, ctx: ValidationContext) -> Reference:

@@ -81,8 +81,7 @@ class Query(StepType):
 
     def validate(self, step: StepBase[Any], ctx: ValidationContext) -> list[str] | None:
         assert isinstance(step, QueryStep)
-        if step.connection is not None or ctx.config.connections:
-            ctx.check_connection(step, step.connection, "data_warehouse")
+        ctx.check_connection(step, step.connection, "data_warehouse")
         try:
             names = placeholders(step.config.template)
         except SqlTemplateError as e:

@@ -140,8 +140,7 @@ class Search(StepType):
 
     def validate(self, step: StepBase[Any], ctx: ValidationContext) -> list[str] | None:
         assert isinstance(step, SearchStep)
-        if step.connection is not None or ctx.config.connections:
-            ctx.check_connection(step, step.connection, "crm")
+        ctx.check_connection(step, step.connection, "crm")
         if not step.config.properties:
             return None
         association_columns = [f"{_singular(name)}_id" for name in step.config.associations]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from playbook_assets.connections.crm.hubspot_filters import DEFAULT_PROPERTIES
+from playbook_assets.connections.crm.hubspot_filters import contact_properties
 from playbook_assets.connections.crm.values import parse_instant
 from playbook_assets.core.errors import TerminalStepError, did_you_mean
 from playbook_assets.core.spec import SearchConfig, SearchFilter
@@ -69,10 +69,7 @@ def plan(request: SearchConfig, names: dict[str, str]) -> Plan:
             field="associations",
             hint="remove 'associations'; 'company' (organization) is a profile property",
         )
-    properties: list[str] = []
-    for name in request.properties or DEFAULT_PROPERTIES["contacts"]:
-        if name != "hs_object_id" and name not in properties:
-            properties.append(name)
+    properties = contact_properties(request)
     columns: dict[str, str] = {"hs_object_id": "id"}
     wanted = [
         *(("properties", p) for p in properties),

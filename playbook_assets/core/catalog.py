@@ -28,7 +28,13 @@ from playbook_assets.core.graph import resolved_output_source
 from playbook_assets.core.playbook_parsing import parse_playbook
 from playbook_assets.core.spec import AssetTrigger, OutputSpec, PlaybookSpec
 from playbook_assets.core.validation import RESERVED_ASSET_NAMES, validate_playbook
-from playbook_assets.core.yaml_source import YamlDocument, load_yaml, load_yaml_file, read_bounded
+from playbook_assets.core.yaml_source import (
+    YamlDocument,
+    decoded_text,
+    load_yaml,
+    load_yaml_file,
+    read_bounded,
+)
 
 __all__ = ["RESERVED_ASSET_NAMES", "BrokenPlaybook", "LoadedPlaybook", "PlaybookCatalog"]
 BROKEN_ASSET_NAME = "invalid_playbook"
@@ -253,12 +259,7 @@ def load_playbook_bytes(
     """Parse and validate a playbook's bytes as if read from ``path`` (errors name ``shown``:
     the file, or where the text came from; ``load_yaml`` bounds its size)."""
     limits = config.limits.yaml_limits()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise PlaybookValidationError(
-            "the file is not UTF-8 text", location=SourceLocation(shown)
-        ) from e
+    text = decoded_text(raw, shown)
     key = cache.key(raw, shown, origin) if cache is not None else ""
     cached = cache.document(key, shown) if cache is not None else None
     document = cached if cached is not None else load_yaml(text, shown, limits)

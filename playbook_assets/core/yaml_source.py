@@ -186,13 +186,18 @@ def load_yaml_file(
     error (the size is checked before the file is read)."""
     shown = display_path or str(path)
     raw = read_bounded(path, shown, limits.max_file_bytes)
+    return load_yaml(decoded_text(raw, shown), shown, limits)
+
+
+def decoded_text(raw: bytes, shown: str) -> str:
+    """A YAML file's bytes as text; bytes that are not UTF-8 are a validation error naming
+    the file."""
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise PlaybookValidationError(
             "the file is not UTF-8 text", location=SourceLocation(shown)
         ) from e
-    return load_yaml(text, shown, limits)
 
 
 def read_bounded(path: Path, shown: str, max_bytes: int) -> bytes:

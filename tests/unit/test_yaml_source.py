@@ -9,6 +9,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from playbook_assets.core.catalog import load_playbook_file
+from playbook_assets.core.config import embedded_config
 from playbook_assets.core.errors import PlaybookValidationError, SourceLocation
 from playbook_assets.core.spec import PlaybookFile
 from playbook_assets.core.yaml_source import YamlDocument, load_yaml, load_yaml_file
@@ -299,6 +301,19 @@ def test_missing_file_is_a_validation_error(tmp_path: Path) -> None:
         load_yaml_file(path)
     assert str(info.value) == f"{path}: cannot read file: No such file or directory"
     assert isinstance(info.value.__cause__, FileNotFoundError)
+
+
+def test_bytes_that_are_not_utf8_are_a_validation_error_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("playbook:\n  name: Caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(PlaybookValidationError) as info:
+        load_yaml_file(path)
+    assert str(info.value) == f"{path}: the file is not UTF-8 text"
+    config = embedded_config(tmp_path)
+    with pytest.raises(PlaybookValidationError) as info:
+        load_playbook_file(path, config, "custom")
+    assert str(info.value).endswith(": the file is not UTF-8 text")
+    assert "latin1.yaml" in str(info.value)
 
 
 # --------------------------------------------------------------------------- pydantic locs

@@ -12,6 +12,7 @@ from playbook_assets.core.catalog import PlaybookCatalog, load_catalog
 from playbook_assets.core.config import ExecutorConfig, load_config
 from playbook_assets.core.errors import PlaybookValidationError
 from playbook_assets.dagster_adapter.factory import build_definitions
+from playbook_assets.dagster_adapter.run_worker import run_worker_playbooks
 from playbook_assets.dagster_adapter.translator import PlaybookTranslator
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,9 @@ def catalog_definitions(
     translator: PlaybookTranslator | None = None,
 ) -> dg.Definitions:
     """The definitions of a loaded catalog: broken playbooks are logged and shown as assets,
-    or, with ``strict``, make loading fail with every error (file and line)."""
+    or, with ``strict``, make loading fail with every error (file and line). In a process
+    Dagster started to execute one run, only the playbooks that run selected
+    (``run_worker.run_worker_playbooks``)."""
     if catalog.broken:
         if strict:
             errors = "\n".join(f"  {broken.error}" for broken in catalog.broken)
@@ -49,4 +52,6 @@ def catalog_definitions(
             )
         for broken in catalog.broken:
             logger.error("playbook not loaded: %s", broken.error)
-    return build_definitions(catalog, config, translator=translator)
+    translator = translator or PlaybookTranslator()
+    only = run_worker_playbooks(sorted(catalog.playbooks), translator.key_prefix)
+    return build_definitions(catalog, config, only=only, translator=translator)

@@ -298,6 +298,17 @@ def test_launch_from_graphql_and_see_the_asset_graph(project: Project, tmp_path:
                 event = instance.get_latest_materialization_event(dg.AssetKey([PLAYBOOK, name]))
                 assert event is not None, f"{name} was not materialized"
                 assert event.run_id == run_id
+            # The code server's run process built only the playbook the run selected.
+            built = [
+                record.dagster_event.message
+                for record in instance.all_logs(run_id)
+                if record.dagster_event is not None
+                and (record.dagster_event.message or "").startswith("Built ")
+            ]
+            count = len(list(TEMPLATES_DIR.glob("*.yaml"))) - len(
+                list(TEMPLATES_DIR.glob("*.tests.yaml"))
+            )
+            assert built == [f"Built 1 of {count} playbooks for this run ({PLAYBOOK})."]
         finally:
             instance.dispose()
         # The run report, not the manifest beside it (run_<id>.manifest.json).

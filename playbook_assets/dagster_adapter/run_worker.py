@@ -1,0 +1,143 @@
+"""The playbooks a run worker needs: a process that Dagster started to execute one run builds
+only the playbooks that run selected, not the whole code location again.
+
+The code server already loaded every playbook to serve the UI; the process it then starts for
+a launched run (and each step process of the multiprocess executor) loads the code location
+once more, which with a thousand playbooks is most of the run's time. Dagster hands the
+loading code no run (``DefinitionsLoadContext`` only says that this is a reconstruction), so
+the run is found where Dagster put it for that process:
+
+- the code server's run process (``dagster._grpc.impl.start_run_in_subprocess``) gets the
+  serialized ``ExecuteExternalJobArgs`` as its first argument;
+- ``dagster api execute_run`` / ``execute_step`` (other run launchers) get ``ExecuteRunArgs`` /
+  ``ExecuteStepArgs`` as their JSON argument or in ``DAGSTER_(COMPRESSED_)EXECUTE_*_ARGS``;
+- a step process of the multiprocess executor gets its ``DagsterRun`` in the command object
+  that is its argument.
+
+On any doubt (not a reconstruction, no run found, a job other than the implicit asset job, a
+selected asset that is not one of these playbooks', any error) the answer is None and the
+whole code location is built, as before: the selection only ever saves time.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import multiprocessing
+import os
+import sys
+import zlib
+from collections.abc import Iterator, Sequence
+
+import dagster as dg
+from dagster._core.definitions.definitions_load_context import (
+    DefinitionsLoadContext,
+    DefinitionsLoadType,
+)
+from dagster._core.instance.ref import InstanceRef
+from dagster._grpc.types import ExecuteExternalJobArgs, ExecuteRunArgs, ExecuteStepArgs
+from dagster._serdes import deserialize_value
+
+from playbook_assets.dagster_adapter.run_config import ASSET_JOB
+
+logger = logging.getLogger(__name__)
+
+_ARGS_VARIABLES = ("DAGSTER_EXECUTE_RUN_ARGS", "DAGSTER_EXECUTE_STEP_ARGS")
+_COMPRESSED_ARGS_VARIABLES = (
+    "DAGSTER_COMPRESSED_EXECUTE_RUN_ARGS",
+    "DAGSTER_COMPRESSED_EXECUTE_STEP_ARGS",
+)
+_LAUNCH_ARGS = (ExecuteExternalJobArgs, ExecuteRunArgs, ExecuteStepArgs)
+# The runs whose selection this process already reported in their log.
+_REPORTED: set[str] = set()
+
+
+def run_worker_playbooks(
+    playbook_ids: Sequence[str], key_prefix: Sequence[str]
+) -> list[str] | None:
+    """The playbooks (of ``playbook_ids``, keys under ``key_prefix``) the run this process was
+    started to execute selected, when it is such a process and every asset and check it
+    selected is one of theirs; None otherwise (build everything). The run's log says how many
+    were built (an engine event)."""
+    if DefinitionsLoadContext.get().load_type != DefinitionsLoadType.RECONSTRUCTION:
+        return None
+    try:
+        with _launched_run() as found:
+            if found is None:
+                return None
+            run, instance = found
+            selected = _selected_playbooks(run, set(playbook_ids), tuple(key_prefix))
+            if selected is not None and instance is not None and run.run_id not in _REPORTED:
+                # Dagster may load the location twice in one process (plan, then context).
+                _REPORTED.add(run.run_id)
+                instance.report_engine_event(
+                    f"Built {len(selected)} of {len(playbook_ids)} playbooks for this run "
+                    f"({', '.join(selected)}).",
+                    run,
+                )
+            return selected
+    except Exception:  # the selection only saves time: never let it break a run
+        logger.debug("no run found for this run worker", exc_info=True)
+        return None
+
+
+def _selected_playbooks(
+    run: dg.DagsterRun, known: set[str], prefix: tuple[str, ...]
+) -> list[str] | None:
+    if not run.job_name.startswith(ASSET_JOB):
+        return None  # e.g. the prune job: not built from the selection
+    keys = list(run.asset_selection or ())
+    keys += [check.asset_key for check in run.asset_check_selection or ()]
+    if not keys:
+        return None  # the whole asset job
+    selected: set[str] = set()
+    for key in keys:
+        path = tuple(key.path)
+        if len(path) != len(prefix) + 2 or path[: len(prefix)] != prefix:
+            return None  # an asset that is not a playbook's: it may need anything
+        if path[-2] not in known:
+            return None
+        selected.add(path[-2])
+    return sorted(selected)
+
+
+@contextlib.contextmanager
+def _launched_run() -> Iterator[tuple[dg.DagsterRun, dg.DagsterInstance | None] | None]:
+    """The run this process was started to execute (and its instance, opened while in the
+    block), if Dagster started it for one."""
+    for candidate in _launch_arguments():
+        run = getattr(candidate, "dagster_run", None)
+        if isinstance(run, dg.DagsterRun):  # a multiprocess executor's step process
+            ref = getattr(candidate, "instance_ref", None)
+            if isinstance(ref, InstanceRef):
+                with dg.DagsterInstance.from_ref(ref) as instance:
+                    yield run, instance
+            else:
+                yield run, None
+            return
+        if not isinstance(candidate, str) or not candidate.lstrip().startswith("{"):
+            continue
+        try:
+            args = deserialize_value(candidate)
+        except Exception:
+            continue
+        if isinstance(args, _LAUNCH_ARGS) and args.instance_ref is not None:
+            with dg.DagsterInstance.from_ref(args.instance_ref) as instance:
+                run = instance.get_run_by_id(args.run_id)
+                yield (run, instance) if run is not None else None
+                return
+    yield None
+
+
+def _launch_arguments() -> Iterator[object]:
+    """What this process was started with: its multiprocessing target's arguments, its
+    command line, the environment variables ``dagster api`` reads its arguments from."""
+    yield from getattr(multiprocessing.current_process(), "_args", ())
+    yield from sys.argv[1:]
+    for name in _ARGS_VARIABLES:
+        if os.environ.get(name):
+            yield os.environ[name]
+    for name in _COMPRESSED_ARGS_VARIABLES:
+        if os.environ.get(name):
+            yield zlib.decompress(base64.b64decode(os.environ[name].encode())).decode()

@@ -203,12 +203,14 @@ def table_facts(table: pa.Table) -> dict[str, Any]:
         return facts
     import duckdb
 
+    from playbook_assets.core.file_access import scratch_connection
+
     selects = [
         f"{function}({_quoted(name)})"
         for name in measured
         for function in ("sum", "avg", "min", "max")
     ]
-    with duckdb.connect() as connection:
+    with scratch_connection() as connection:
         connection.register("measured", table.select(measured))
         try:
             found = connection.execute(f"SELECT {', '.join(selects)} FROM measured").fetchone()

@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from playbook_assets.core.errors import TerminalStepError
+from playbook_assets.core.file_access import scratch_connection
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def checked_result(table: pa.Table) -> CheckedResult:
     replaced = ", ".join(
         f"CAST({_quoted(name)} AS VARCHAR) AS {_quoted(name)}" for name in unstorable
     )
-    with duckdb.connect() as connection:
+    with scratch_connection() as connection:
         connection.register("result", table)
         converted = connection.sql(f"SELECT * REPLACE ({replaced}) FROM result").to_arrow_table()
     return CheckedResult(

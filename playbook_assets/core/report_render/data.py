@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from playbook_assets.core.errors import PlaybookError
 from playbook_assets.core.expressions import quote_identifier, resolve_column
+from playbook_assets.core.file_access import scratch_connection
 from playbook_assets.core.insights import json_value
 from playbook_assets.core.references import whole_reference
 from playbook_assets.core.report_render.charts import Chart, report_charts
@@ -133,9 +134,7 @@ class ReportTables:
         for index, chart in enumerate(self.charts):
             if chart.step == step_id:
                 if self._database is None:
-                    import duckdb
-
-                    self._database = duckdb.connect()
+                    self._database = scratch_connection()
                 self._charts[index] = chart_data(chart, table, self._database)
 
     def data(self, report: Mapping[str, Any]) -> ReportData:
@@ -184,7 +183,7 @@ def chart_data(
             return _table_chart(chart, table)
         if database is not None:
             return _plotted(chart, table, database)
-        with duckdb.connect() as own:
+        with scratch_connection() as own:
             return _plotted(chart, table, own)
     except PlaybookError as e:
         return ChartData(chart, error=str(e))

@@ -7,6 +7,7 @@ playbook is kept aside with its error, so one bad file never hides the others.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -66,6 +67,11 @@ class LoadedPlaybook:
         """The file as shown in messages."""
         return self.document.path
 
+    @functools.cached_property
+    def resolved_path(self) -> str:
+        """The file's absolute path, symbolic links resolved (code references in the UI)."""
+        return str(self.path.resolve())
+
     def step_location(self, step_id: str) -> SourceLocation:
         """Where a step is defined."""
         return self.document.location(("playbook", "steps", self.spec.step_ids.index(step_id)))
@@ -115,10 +121,12 @@ class PlaybookCatalog:
         raise PlaybookNotFoundError(f"unknown playbook '{playbook_id}'", hint=hint)
 
 
-def display_path(path: Path) -> str:
-    """A path relative to the working directory when it is inside it."""
+def display_path(path: Path, working_directory: Path | None = None) -> str:
+    """A path relative to the working directory (resolved; computed here when not given)
+    when it is inside it."""
+    base = working_directory if working_directory is not None else Path.cwd().resolve()
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return str(path.resolve().relative_to(base))
     except ValueError:
         return str(path)
 
@@ -166,9 +174,12 @@ def load_catalog_files(
     catalog = PlaybookCatalog()
     cache = CatalogCache.open(config) if use_cache else None
     sources = [(p, "builtin") for p in builtin] + [(p, "custom") for p in custom]
+    working_directory = Path.cwd().resolve()
     for path, origin in sources:
         try:
-            loaded = load_playbook_file(path, config, origin, cache=cache)
+            loaded = load_playbook_file(
+                path, config, origin, cache=cache, working_directory=working_directory
+            )
         except PlaybookError as e:
             catalog.broken.append(
                 BrokenPlaybook(path, display_path(path), _guess_id(path, config), e)
@@ -240,9 +251,11 @@ def load_playbook_file(
     origin: str = "custom",
     *,
     cache: CatalogCache | None = None,
+    working_directory: Path | None = None,
 ) -> LoadedPlaybook:
-    """Load, parse and validate one playbook file (unless ``cache`` holds it validated)."""
-    shown = display_path(path)
+    """Load, parse and validate one playbook file (unless ``cache`` holds it validated); it is
+    shown relative to ``working_directory`` (default: the current one)."""
+    shown = display_path(path, working_directory)
     raw = read_bounded(path, shown, config.limits.yaml_limits().max_file_bytes)
     return load_playbook_bytes(raw, path, config, origin, shown=shown, cache=cache)
 

@@ -85,7 +85,7 @@ class PlaybookTranslator:
         reference = dg.CodeReferencesMetadataValue(
             code_references=[
                 dg.LocalFileCodeReference(
-                    file_path=str(loaded.path.resolve()), line_number=line, label="playbook"
+                    file_path=loaded.resolved_path, line_number=line, label="playbook"
                 )
             ]
         )

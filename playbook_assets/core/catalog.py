@@ -11,7 +11,7 @@ import functools
 import hashlib
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -152,14 +152,17 @@ def load_catalog(
     extra_files: Sequence[Path] = (),
     *,
     use_cache: bool = False,
+    only: Collection[str] | None = None,
 ) -> PlaybookCatalog:
     """Load built-in templates, then the deployment's playbooks (which replace built-ins).
 
     With ``use_cache``, playbooks that validated before with the same bytes, configuration
-    and code are not parsed and checked again (``catalog_cache``).
+    and code are not parsed and checked again (``catalog_cache``); ``only`` as for
+    ``load_catalog_files``.
     """
     custom = [*playbook_files([config.playbooks_dir]), *extra_files]
-    return load_catalog_files(config, playbook_files(template_dirs), custom, use_cache=use_cache)
+    builtin = playbook_files(template_dirs)
+    return load_catalog_files(config, builtin, custom, use_cache=use_cache, only=only)
 
 
 def load_catalog_files(
@@ -168,14 +171,24 @@ def load_catalog_files(
     custom: Sequence[Path],
     *,
     use_cache: bool = False,
+    only: Collection[str] | None = None,
 ) -> PlaybookCatalog:
     """Load the ``builtin`` playbook files, then the ``custom`` ones (which replace
-    built-ins of the same id); ``use_cache`` as for ``load_catalog``."""
+    built-ins of the same id); ``use_cache`` as for ``load_catalog``.
+
+    With ``only`` (and the cache), a file the cache holds validated as a playbook whose id is
+    not in ``only`` is skipped, and the cache is left as it was: for a process that runs those
+    playbooks alone. Every other file loads as without it, so the playbooks of those ids, and
+    any file that changed or is broken, come out as a full load gives them.
+    """
     catalog = PlaybookCatalog()
     cache = CatalogCache.open(config) if use_cache else None
     sources = [(p, "builtin") for p in builtin] + [(p, "custom") for p in custom]
     working_directory = Path.cwd().resolve()
     for path, origin in sources:
+        if only is not None and cache is not None:
+            if _cached_as_other(path, config, origin, cache, working_directory, only):
+                continue
         try:
             loaded = load_playbook_file(
                 path, config, origin, cache=cache, working_directory=working_directory
@@ -209,9 +222,28 @@ def load_catalog_files(
         catalog.playbooks[loaded.id] = loaded
     check_asset_triggers(catalog)
     catalog.broken = name_broken_assets(catalog)
-    if cache is not None:
+    if cache is not None and only is None:
         cache.save()
     return catalog
+
+
+def _cached_as_other(
+    path: Path,
+    config: ExecutorConfig,
+    origin: str,
+    cache: CatalogCache,
+    working_directory: Path,
+    only: Collection[str],
+) -> bool:
+    """Whether the cache holds ``path``, as it is now, validated as a playbook whose id is
+    not in ``only``; on any doubt, False (the file is loaded)."""
+    shown = display_path(path, working_directory)
+    try:
+        raw = read_bounded(path, shown, config.limits.yaml_limits().max_file_bytes)
+    except PlaybookError:
+        return False
+    stored_id = cache.stored_playbook_id(cache.key(raw, shown, origin))
+    return stored_id is not None and stored_id not in only
 
 
 def name_broken_assets(catalog: PlaybookCatalog) -> list[BrokenPlaybook]:

@@ -145,6 +145,15 @@ class CatalogCache:
         self.used[key] = entry
         return document
 
+    def stored_playbook_id(self, key: str) -> str | None:
+        """The id of the playbook stored under ``key``, without using the entry."""
+        entry: Any = self.stored.get(key)
+        try:
+            playbook_id = entry["data"]["playbook"]["id"]
+        except (KeyError, TypeError):
+            return None
+        return playbook_id if isinstance(playbook_id, str) else None
+
     def add(self, key: str, document: YamlDocument) -> None:
         """Store a playbook that validated, when JSON carries its data exactly."""
         entry = {"data": document.data, "lines": [[list(k), v] for k, v in document.lines.items()]}

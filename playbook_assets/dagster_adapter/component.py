@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -43,9 +43,12 @@ from playbook_assets.core.schema import (
 )
 from playbook_assets.core.yaml_source import YamlDocument, load_yaml_file
 from playbook_assets.dagster_adapter.code_location import catalog_definitions
+from playbook_assets.dagster_adapter.run_worker import launched_run, requested_playbooks
 from playbook_assets.dagster_adapter.translator import PlaybookTranslator
 
 COMPONENT_TYPE = "playbook_assets.PlaybookCollectionComponent"
+# The definitions built for the run this process executes (see ``build_collection``).
+_RUN_WORKER_DEFINITIONS: dict[tuple[object, ...], dg.Definitions] = {}
 DEFS_FILE = "defs.yaml"
 # Where the scaffolded files find their JSON schemas, relative to the component's folder.
 SCAFFOLD_SCHEMAS = "schemas"
@@ -187,12 +190,31 @@ class PlaybookCollectionComponent(dg.Component, dg.Model, dg.Resolvable):
         return self.build_collection(context.path)
 
     def build_collection(self, folder: Path) -> dg.Definitions:
-        """The definitions of the playbooks, paths relative to ``folder``."""
-        config = self.load_config(folder)
-        catalog = self.load_catalog(folder, config)
-        return catalog_definitions(
-            catalog, config, strict=self.strict, translator=self.get_translator()
+        """The definitions of the playbooks, paths relative to ``folder``.
+
+        In a process Dagster started for one run, only the playbooks that run selected, built
+        once: Dagster loads the code location there twice (for the plan, then for the run).
+        """
+        launched = launched_run()
+        key = (
+            (launched.run.run_id, str(folder), type(self), self.model_dump_json())
+            if launched is not None
+            else None
         )
+        if key is not None and key in _RUN_WORKER_DEFINITIONS:
+            return _RUN_WORKER_DEFINITIONS[key]
+        config = self.load_config(folder)
+        requested = requested_playbooks(launched, self.get_translator().key_prefix)
+        catalog = self.load_catalog(folder, config, only=requested)
+        if requested is not None and not requested <= set(catalog.playbooks):
+            catalog = self.load_catalog(folder, config)  # not what the run asked for: all
+        defs = catalog_definitions(
+            catalog, config, strict=self.strict, translator=self.get_translator(), launched=launched
+        )
+        if key is not None:
+            _RUN_WORKER_DEFINITIONS.clear()  # one run a process: keep only the latest
+            _RUN_WORKER_DEFINITIONS[key] = defs
+        return defs
 
     def load_config(self, folder: Path) -> ExecutorConfig:
         """The configuration: the ``config`` file, the inline ``settings``, or the embedded
@@ -220,9 +242,12 @@ class PlaybookCollectionComponent(dg.Component, dg.Model, dg.Resolvable):
             return load_config_file(defs_file, document=document)
         return embedded_config(folder.resolve())
 
-    def load_catalog(self, folder: Path, config: ExecutorConfig) -> PlaybookCatalog:
+    def load_catalog(
+        self, folder: Path, config: ExecutorConfig, only: Collection[str] | None = None
+    ) -> PlaybookCatalog:
         """The playbooks the globs name (or the config's playbooks folder's), the templates
-        first; the folders they are in may be read by file steps."""
+        first; the folders they are in may be read by file steps. With ``only``, playbooks
+        validated before under other ids are skipped (``load_catalog_files``)."""
         templates = _matching(folder, self.templates, "templates")
         if self.playbooks is None:
             files = playbook_files([config.playbooks_dir])
@@ -233,7 +258,7 @@ class PlaybookCollectionComponent(dg.Component, dg.Model, dg.Resolvable):
         config = replace(
             config, files=config.files.model_copy(update={"allowed_directories": allowed})
         )
-        return load_catalog_files(config, templates, files, use_cache=True)
+        return load_catalog_files(config, templates, files, use_cache=True, only=only)
 
 
 def _matching(folder: Path, patterns: list[str], attribute: str) -> list[Path]:

@@ -22,13 +22,13 @@ whole code location is built, as before: the selection only ever saves time.
 from __future__ import annotations
 
 import base64
-import contextlib
 import logging
 import multiprocessing
 import os
 import sys
 import zlib
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import dagster as dg
 from dagster._core.definitions.definitions_load_context import (
@@ -53,69 +53,78 @@ _LAUNCH_ARGS = (ExecuteExternalJobArgs, ExecuteRunArgs, ExecuteStepArgs)
 _REPORTED: set[str] = set()
 
 
-def run_worker_playbooks(
-    playbook_ids: Sequence[str], key_prefix: Sequence[str]
-) -> list[str] | None:
-    """The playbooks (of ``playbook_ids``, keys under ``key_prefix``) the run this process was
-    started to execute selected, when it is such a process and every asset and check it
-    selected is one of theirs; None otherwise (build everything). The run's log says how many
-    were built (an engine event)."""
+@dataclass(frozen=True)
+class LaunchedRun:
+    """The run a process was started to execute, and the instance it is stored on."""
+
+    run: dg.DagsterRun
+    instance_ref: InstanceRef | None
+
+
+def launched_run() -> LaunchedRun | None:
+    """The run this process was started to execute, when Dagster is reconstructing the code
+    location in a process it started for one run; None otherwise (and on any doubt)."""
     if DefinitionsLoadContext.get().load_type != DefinitionsLoadType.RECONSTRUCTION:
         return None
     try:
-        with _launched_run() as found:
-            if found is None:
-                return None
-            run, instance = found
-            selected = _selected_playbooks(run, set(playbook_ids), tuple(key_prefix))
-            if selected is not None and instance is not None and run.run_id not in _REPORTED:
-                # Dagster may load the location twice in one process (plan, then context).
-                _REPORTED.add(run.run_id)
-                instance.report_engine_event(
-                    f"Built {len(selected)} of {len(playbook_ids)} playbooks for this run "
-                    f"({', '.join(selected)}).",
-                    run,
-                )
-            return selected
+        return _find_launched_run()
     except Exception:  # the selection only saves time: never let it break a run
         logger.debug("no run found for this run worker", exc_info=True)
         return None
 
 
-def _selected_playbooks(
-    run: dg.DagsterRun, known: set[str], prefix: tuple[str, ...]
-) -> list[str] | None:
-    if not run.job_name.startswith(ASSET_JOB):
+def requested_playbooks(launched: LaunchedRun | None, key_prefix: Sequence[str]) -> set[str] | None:
+    """The ids of the playbooks the ``launched`` run selected assets or checks of (keys under
+    ``key_prefix``), when it is a run of the implicit asset job that selected nothing else;
+    None otherwise (build everything)."""
+    if launched is None or not launched.run.job_name.startswith(ASSET_JOB):
         return None  # e.g. the prune job: not built from the selection
+    run = launched.run
     keys = list(run.asset_selection or ())
     keys += [check.asset_key for check in run.asset_check_selection or ()]
     if not keys:
         return None  # the whole asset job
-    selected: set[str] = set()
+    prefix = tuple(key_prefix)
+    requested: set[str] = set()
     for key in keys:
         path = tuple(key.path)
         if len(path) != len(prefix) + 2 or path[: len(prefix)] != prefix:
             return None  # an asset that is not a playbook's: it may need anything
-        if path[-2] not in known:
-            return None
-        selected.add(path[-2])
-    return sorted(selected)
+        requested.add(path[-2])
+    return requested
 
 
-@contextlib.contextmanager
-def _launched_run() -> Iterator[tuple[dg.DagsterRun, dg.DagsterInstance | None] | None]:
-    """The run this process was started to execute (and its instance, opened while in the
-    block), if Dagster started it for one."""
+def run_worker_playbooks(
+    launched: LaunchedRun | None, playbook_ids: Sequence[str], key_prefix: Sequence[str]
+) -> list[str] | None:
+    """The playbooks (of ``playbook_ids``) the ``launched`` run selected, when it selected
+    only playbooks' assets and checks, all of them among ``playbook_ids``; None otherwise
+    (build everything). The run's log says which were built (an engine event, once a
+    process: Dagster may load the location twice in one process, for the plan and the run)."""
+    requested = requested_playbooks(launched, key_prefix)
+    if launched is None or requested is None or not requested <= set(playbook_ids):
+        return None
+    selected = sorted(requested)
+    run = launched.run
+    if launched.instance_ref is not None and run.run_id not in _REPORTED:
+        _REPORTED.add(run.run_id)
+        try:
+            with dg.DagsterInstance.from_ref(launched.instance_ref) as instance:
+                instance.report_engine_event(
+                    f"Built only the playbooks this run selected: {', '.join(selected)}.",
+                    run,
+                )
+        except Exception:  # the note is for people; the run goes on without it
+            logger.warning("could not note the playbooks built for run %s", run.run_id)
+    return selected
+
+
+def _find_launched_run() -> LaunchedRun | None:
     for candidate in _launch_arguments():
         run = getattr(candidate, "dagster_run", None)
         if isinstance(run, dg.DagsterRun):  # a multiprocess executor's step process
             ref = getattr(candidate, "instance_ref", None)
-            if isinstance(ref, InstanceRef):
-                with dg.DagsterInstance.from_ref(ref) as instance:
-                    yield run, instance
-            else:
-                yield run, None
-            return
+            return LaunchedRun(run, ref if isinstance(ref, InstanceRef) else None)
         if not isinstance(candidate, str) or not candidate.lstrip().startswith("{"):
             continue
         try:
@@ -125,9 +134,8 @@ def _launched_run() -> Iterator[tuple[dg.DagsterRun, dg.DagsterInstance | None] 
         if isinstance(args, _LAUNCH_ARGS) and args.instance_ref is not None:
             with dg.DagsterInstance.from_ref(args.instance_ref) as instance:
                 run = instance.get_run_by_id(args.run_id)
-                yield (run, instance) if run is not None else None
-                return
-    yield None
+            return LaunchedRun(run, args.instance_ref) if run is not None else None
+    return None
 
 
 def _launch_arguments() -> Iterator[object]:

@@ -10,7 +10,6 @@ process (``dagster dev``) is covered end to end in tests/e2e/test_ui.py.
 from __future__ import annotations
 
 import base64
-import re
 import sys
 import zlib
 from collections.abc import Iterator
@@ -117,7 +116,7 @@ def test_an_execute_run_process_builds_only_the_selected_playbook(
     )
     assert {node.name for node in job.nodes} == {PLAYBOOK}
     assert job.asset_layer.selected_asset_keys == run.asset_selection
-    assert f"Built 1 of {len(TEMPLATE_IDS)} playbooks for this run ({PLAYBOOK})." in (
+    assert f"Built only the playbooks this run selected: {PLAYBOOK}." in (
         _engine_messages(instance, run.run_id)
     )
 
@@ -210,6 +209,61 @@ def test_a_multiprocess_step_process_builds_only_its_playbook(
     materialized = {event.asset_key for event in result.all_events if event.is_step_materialization}
     assert materialized == set(keys)
     messages = _engine_messages(instance, result.run_id)
-    built = [m for m in messages if re.match(r"Built \d+ of \d+ playbooks", m)]
+    built = [m for m in messages if m.startswith("Built ")]
     # One step (the playbook's op), one step process, which built that playbook alone.
-    assert built == [f"Built 1 of {len(TEMPLATE_IDS)} playbooks for this run ({PLAYBOOK})."]
+    assert built == [f"Built only the playbooks this run selected: {PLAYBOOK}."]
+
+
+def test_a_run_worker_builds_its_playbooks_once_for_dagster_s_two_loads(
+    project: Project, location: dg.Definitions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dagster loads the code location twice in a run's process (the plan, then the run):
+    the second load gets the definitions the first built; another run gets its own."""
+    from playbook_assets.dagster_adapter.component import PlaybookCollectionComponent
+
+    component = PlaybookCollectionComponent(
+        templates=[str(TEMPLATES_DIR / "*.yaml")], config=str(project.config_path)
+    )
+    instance = dg.DagsterInstance.get()
+    other = next(pid for pid in TEMPLATE_IDS if pid != PLAYBOOK)
+    built: list[dg.Definitions] = []
+    for playbook_id in (PLAYBOOK, PLAYBOOK, other):
+        if not built or playbook_id != PLAYBOOK:
+            keys = _playbook_keys(location, playbook_id)
+            run = _create_run(location, instance, keys, ASSET_JOB)
+            monkeypatch.setenv("DAGSTER_EXECUTE_RUN_ARGS", _launch_args(run, instance))
+        context = DefinitionsLoadContext(DefinitionsLoadType.RECONSTRUCTION)
+        with DefinitionsLoadContext.scoped(context):
+            built.append(component.build_collection(project.root))
+
+    assert built[0] is built[1]
+    assert _playbooks_of(built[0]) == {PLAYBOOK}
+    assert _playbooks_of(built[2]) == {other}
+
+
+def test_a_run_whose_playbook_no_longer_loads_builds_everything(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's playbook file was broken after the launch: the run worker cannot build it
+    alone, so it builds the whole location (where the broken file shows as such)."""
+    from playbook_assets.dagster_adapter.component import PlaybookCollectionComponent
+
+    text = (TEMPLATES_DIR / f"{PLAYBOOK}.yaml").read_text()
+    path = project.add_playbook("copy.yaml", text.replace(f"id: {PLAYBOOK}", "id: copy", 1))
+    monkeypatch.setattr(sys, "argv", ["pytest"])
+    location = build_code_location([TEMPLATES_DIR], config_path=str(project.config_path))
+    assert "copy" in _playbooks_of(location)
+    component = PlaybookCollectionComponent(
+        templates=[str(TEMPLATES_DIR / "*.yaml")], config=str(project.config_path), strict=False
+    )
+    instance = dg.DagsterInstance.get()
+    run = _create_run(location, instance, _playbook_keys(location, "copy"), ASSET_JOB)
+    monkeypatch.setenv("DAGSTER_EXECUTE_RUN_ARGS", _launch_args(run, instance))
+    path.write_text(path.read_text().replace("${steps.", "${steps.missing_", 1))
+
+    context = DefinitionsLoadContext(DefinitionsLoadType.RECONSTRUCTION)
+    with DefinitionsLoadContext.scoped(context):
+        defs = component.build_collection(project.root)
+
+    assert set(TEMPLATE_IDS) <= _playbooks_of(defs)
+    assert not [m for m in _engine_messages(instance, run.run_id) if m.startswith("Built ")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -187,3 +188,69 @@ def test_a_cache_that_cannot_be_written_only_costs_speed(
     count = ValidationCount(monkeypatch)
     assert "big_accounts" in load(project).playbooks
     assert "big_accounts" in count.calls
+
+
+def _load_only(project: Project, only: set[str]) -> PlaybookCatalog:
+    config = load_config_file(project.config_path)
+    return load_catalog(config, [TEMPLATES_DIR], use_cache=True, only=only)
+
+
+def test_a_load_for_some_ids_skips_the_others_and_leaves_the_cache(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a run worker loads: the playbooks of the run's ids, as a full load gives them."""
+    project.add_playbook("big_accounts.yaml", PLAYBOOK)
+    full = load(project)
+    cache_file = catalog_cache.cache_path(load_config_file(project.config_path))
+    assert cache_file is not None
+    before = cache_file.read_bytes()
+    built: list[object] = []
+    real = catalog_module.parse_playbook
+
+    def counting(document: Any) -> Any:
+        built.append(document)
+        return real(document)
+
+    monkeypatch.setattr(catalog_module, "parse_playbook", counting)
+
+    some = _load_only(project, {"big_accounts", "presales_analysis"})
+
+    assert sorted(some.playbooks) == ["big_accounts", "presales_analysis"]
+    assert len(built) == 2  # the other templates' specs were not even built
+    for playbook_id, loaded in some.playbooks.items():
+        assert loaded.spec == full.playbooks[playbook_id].spec
+        assert loaded.document == full.playbooks[playbook_id].document
+    assert cache_file.read_bytes() == before  # the skipped entries are kept
+
+
+def test_a_load_for_some_ids_still_loads_changed_and_broken_files(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file the cache does not hold as it is now is parsed, whatever id it has: a broken
+    one is reported, an edited one may now have one of the ids asked for."""
+    path = project.add_playbook("big_accounts.yaml", PLAYBOOK)
+    broken = project.add_playbook("broken.yaml", PLAYBOOK.replace("big_accounts", "broken"))
+    broken.write_text(broken.read_text().replace("${steps.by_segment}", "${steps.nope}"))
+    load(project)
+    path.write_text(path.read_text().replace("id: big_accounts", "id: renamed"))
+    count = ValidationCount(monkeypatch)
+
+    some = _load_only(project, {"renamed"})
+
+    assert sorted(some.playbooks) == ["renamed"]
+    assert sorted(count.calls) == ["broken", "renamed"]
+    assert [b.playbook_id for b in some.broken] == ["broken"]
+
+
+def test_a_custom_playbook_still_replaces_the_template_of_its_id(project: Project) -> None:
+    text = (TEMPLATES_DIR / "presales_analysis.yaml").read_text()
+    project.add_playbook("presales.yaml", text.replace("name: ", "name: Our ", 1))
+    full = load(project)
+    some = _load_only(project, {"presales_analysis"})
+    assert some.playbooks["presales_analysis"].origin == "custom"
+    assert some.playbooks["presales_analysis"].spec == full.playbooks["presales_analysis"].spec
+    assert (
+        some.replaced
+        == full.replaced
+        == {"presales_analysis": TEMPLATES_DIR / "presales_analysis.yaml"}
+    )

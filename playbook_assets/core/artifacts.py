@@ -20,11 +20,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import io
 import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -48,7 +50,8 @@ class EncodedTable:
     """
 
     table: pa.Table
-    parquet: pa.Buffer
+    # The Parquet file's bytes, in the pieces the writer produced them in.
+    parquet: tuple[bytes, ...]
     sha256: str
     # Where these bytes are stored already: a data output links its step's file.
     stored_at: list[Path] = field(default_factory=list)
@@ -56,15 +59,37 @@ class EncodedTable:
     @property
     def size(self) -> int:
         """Size of the Parquet encoding in bytes."""
-        return self.parquet.size
+        return sum(len(piece) for piece in self.parquet)
+
+
+class _HashingSink(io.RawIOBase):
+    """Keeps what the Parquet writer writes, piece by piece, and hashes it on the way.
+
+    Writing into ``pa.BufferOutputStream`` grows one buffer by copying it, then the whole
+    buffer is hashed again: 5.3 s for a 10M-row result where this takes 4.8 s (hash included)
+    and pyarrow's own write to a file 4.7 s (bench/artifacts.py).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pieces: list[bytes] = []
+        self.digest = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        piece = bytes(data)  # the writer may reuse its buffer
+        self.pieces.append(piece)
+        self.digest.update(piece)
+        return len(piece)
 
 
 def encode_table(table: pa.Table) -> EncodedTable:
     """Encode a table as zstd Parquet in memory and hash the bytes."""
-    sink = pa.BufferOutputStream()
+    sink = _HashingSink()
     pq.write_table(table, sink, compression=PARQUET_COMPRESSION)
-    buffer = sink.getvalue()
-    return EncodedTable(table=table, parquet=buffer, sha256=hashlib.sha256(buffer).hexdigest())
+    return EncodedTable(table=table, parquet=tuple(sink.pieces), sha256=sink.digest.hexdigest())
 
 
 def file_sha256(path: Path) -> str:
@@ -104,7 +129,9 @@ def ensure_folder(folder: Path) -> None:
         raise write_error(folder, e, "create the folder") from e
 
 
-def atomic_write_bytes(path: Path, data: bytes | pa.Buffer, *, overwrite: bool = True) -> None:
+def atomic_write_bytes(
+    path: Path, data: bytes | pa.Buffer | tuple[bytes, ...], *, overwrite: bool = True
+) -> None:
     """Write a file so that readers see either nothing or the whole file.
 
     With ``overwrite=False`` an existing file is left alone; writing different bytes to an
@@ -115,7 +142,10 @@ def atomic_write_bytes(path: Path, data: bytes | pa.Buffer, *, overwrite: bool =
     temporary = _temporary_name(path)
     try:
         with temporary.open("wb") as handle:
-            handle.write(memoryview(data))
+            if isinstance(data, tuple):
+                handle.writelines(data)
+            else:
+                handle.write(memoryview(data))
             handle.flush()
             os.fsync(handle.fileno())
         if overwrite:

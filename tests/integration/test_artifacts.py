@@ -2,6 +2,7 @@
 atomic writes, run records, verify, prune, rerun and the cached fallback."""
 
 import datetime as dt
+import hashlib
 import json
 import os
 import shutil
@@ -61,6 +62,33 @@ def own_data(project: Project, demo_files: DemoFiles) -> DemoFiles:
 
 
 # ----------------------------------------------------------------------------- I/O manager
+
+
+def test_an_encoded_result_is_its_parquet_file_and_its_hash(tmp_path: Path) -> None:
+    """The encoding arrives in many pieces (a result of a million rows): the file written
+    from them is pyarrow's own encoding of the table, and the recorded sha256 is the file's
+    (hashlib over the file's bytes)."""
+    from playbook_assets.core.artifacts import PARQUET_COMPRESSION, encode_table
+
+    count = 1_000_000
+    table = pa.table(
+        {
+            "id": pa.array(range(count), pa.int64()),
+            "name": pa.array([f"account {i % 977}" for i in range(count)]),
+            "arr": pa.array([i * 0.25 for i in range(count)]),
+        }
+    )
+    encoded = encode_table(table)
+    path = tmp_path / "result.parquet"
+    atomic_write_bytes(path, encoded.parquet, overwrite=False)
+
+    assert len(encoded.parquet) > 1
+    assert encoded.size == path.stat().st_size
+    assert encoded.sha256 == file_sha256(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+    reference = tmp_path / "pyarrow.parquet"
+    pq.write_table(table, reference, compression=PARQUET_COMPRESSION)
+    assert path.read_bytes() == reference.read_bytes()
+    assert pq.read_table(path).equals(table)
 
 
 def test_io_manager_round_trip_with_exact_path_and_checksum(tmp_path: Path) -> None:

@@ -75,7 +75,7 @@ class _HashingSink(io.RawIOBase):
         self.pieces: list[bytes] = []
         self.digest = hashlib.sha256()
 
-    def writable(self) -> bool:
+    def writable(self) -> bool:  # how pyarrow tells a writable file from a path
         return True
 
     def write(self, data: Any) -> int:

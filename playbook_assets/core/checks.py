@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from playbook_assets.core.errors import PlaybookError
 from playbook_assets.core.expressions import quote_identifier, resolve_column
-from playbook_assets.core.file_access import confined_connection
+from playbook_assets.core.file_access import scratch_connection
 from playbook_assets.core.spec import CheckSpec
 from playbook_assets.core.sql import sql_literal
 from playbook_assets.core.transforms import aggregate_table
@@ -99,7 +99,7 @@ def _evaluate(check: CheckSpec, table: pa.Table) -> tuple[bool, str | int | floa
 
 
 def _scalar(table: pa.Table, sql: str) -> int:
-    with confined_connection() as connection:  # reads the registered table, no file
+    with scratch_connection() as connection:  # reads the registered table, no file
         connection.register("checked", table)
         row = connection.execute(sql).fetchone()
     return int(row[0]) if row is not None else 0

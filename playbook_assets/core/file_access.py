@@ -41,8 +41,6 @@ def confined_connection(
     that it is confined to the same folders instead of setting them again.
     """
     folders = directory_prefixes(allowed_directories)
-    if database == ":memory:" and not folders and _fits_scratch(config) and not read_only:
-        return scratch_connection()
     with _configuring:
         connection = duckdb.connect(database, read_only=read_only, config=config or {})
         try:
@@ -64,10 +62,6 @@ _configuring = threading.Lock()
 
 # The settings of the scratch database (DuckDB's default, said here: filters rely on it).
 _SCRATCH_CONFIG = {"preserve_insertion_order": True}
-
-
-def _fits_scratch(config: dict[str, Any] | None) -> bool:
-    return all(_SCRATCH_CONFIG.get(key) == value for key, value in (config or {}).items())
 
 
 @functools.cache

@@ -39,7 +39,7 @@ from playbook_assets.core.expressions import (
     quote_identifier,
     resolve_column,
 )
-from playbook_assets.core.file_access import confined_connection
+from playbook_assets.core.file_access import scratch_connection
 
 __all__ = [
     "INPUT",
@@ -71,9 +71,9 @@ RIGHT_SUFFIX = "_right"
 @contextmanager
 def _duckdb(tables: Mapping[str, pa.Table]) -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory connection with ``tables`` registered as views over the Arrow data."""
-    # preserve_insertion_order is DuckDB's default; the filter relies on it, so say it here.
-    # The session reads only the registered tables: no file at all.
-    with confined_connection(config={"preserve_insertion_order": True}) as con:
+    # The session reads only the registered tables: no file at all (the scratch database keeps
+    # insertion order, which the filter relies on).
+    with scratch_connection() as con:
         for name, table in tables.items():
             try:
                 con.register(name, table)

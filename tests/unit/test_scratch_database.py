@@ -5,6 +5,7 @@ registers or creates as temporary is its own, also while others run at the same 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -53,16 +54,25 @@ def test_concurrent_steps_never_read_each_other_s_rows() -> None:
     assert errors == []
 
 
-def test_the_in_memory_confined_session_is_a_scratch_connection_with_its_limits() -> None:
-    """Without allowed folders a confined in-memory session (transforms, checks) is a scratch
-    connection: no file access, configuration locked, insertion order kept."""
-    with confined_connection() as connection:
-        assert connection.sql("SELECT current_setting('enable_external_access')").fetchall() == [
-            (False,)
-        ]
-        assert connection.sql("SELECT current_setting('lock_configuration')").fetchall() == [
-            (True,)
-        ]
-        assert connection.sql("SELECT current_setting('preserve_insertion_order')").fetchall() == [
-            (True,)
-        ]
+def test_a_scratch_connection_opens_no_file_and_cannot_be_unlocked(tmp_path: Path) -> None:
+    """What transforms, checks and statistics run on: no file access, configuration locked,
+    insertion order kept (the filter relies on it)."""
+    readable = tmp_path / "data.csv"
+    readable.write_text("a\n1\n", encoding="utf-8")
+    with scratch_connection() as connection:
+        with pytest.raises(duckdb.PermissionException):
+            connection.sql(f"SELECT * FROM read_csv('{readable}')").fetchall()
+        with pytest.raises(duckdb.InvalidInputException, match="locked"):
+            connection.execute("SET enable_external_access = true")
+        setting = "SELECT current_setting('preserve_insertion_order')"
+        assert connection.sql(setting).fetchall() == [(True,)]
+
+
+def test_a_confined_in_memory_session_is_a_database_of_its_own() -> None:
+    """Sessions that run a playbook's own SQL (a DuckDB warehouse, file steps) never share
+    the scratch database."""
+    with scratch_connection() as scratch, confined_connection() as confined:
+        scratch.execute("CREATE TEMP TABLE mine AS SELECT 1 AS k")
+        confined.execute("CREATE TABLE shared AS SELECT 2 AS k")
+        with pytest.raises(duckdb.CatalogException):
+            scratch.sql("SELECT * FROM shared").fetchall()

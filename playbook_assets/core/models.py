@@ -11,7 +11,8 @@ import datetime as dt
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 PLAYBOOK_ID_PATTERN = r"^[a-z][a-z0-9_]*$"
@@ -24,6 +25,12 @@ class StrictModel(BaseModel):
     """Base of every spec model: unknown keys are errors, instances are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def reported_error(error: ValidationError) -> ErrorDetails:
+    """The one error of a strict model's validation to report: a misspelt key also makes the
+    key it was meant to be "missing", so the first unknown key comes before anything else."""
+    return min(error.errors(), key=lambda item: item["type"] != "extra_forbidden")
 
 
 class DataSourceSpec(StrictModel):

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from playbook_assets.core.errors import PlaybookValidationError, unknown_name_hint
+from playbook_assets.core.models import reported_error
 from playbook_assets.core.spec import PlaybookFile, PlaybookSpec
 from playbook_assets.core.steps.registry import STEP_TYPES
 from playbook_assets.core.yaml_source import YamlDocument
@@ -28,9 +29,7 @@ def parse_playbook(document: YamlDocument) -> PlaybookSpec:
 
 
 def _validation_error(error: ValidationError, document: YamlDocument) -> PlaybookValidationError:
-    # A misspelt key also makes the key it was meant to be "missing": report the typo.
-    errors = sorted(error.errors(), key=lambda item: item["type"] != "extra_forbidden")
-    first = errors[0]
+    first = reported_error(error)
     loc = list(first["loc"])
     if first["type"] == "union_tag_invalid":
         loc.append("type")

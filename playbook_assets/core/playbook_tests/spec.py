@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, model_validator
 
 from playbook_assets.core.errors import PlaybookValidationError, unknown_name_hint
-from playbook_assets.core.models import StrictModel
+from playbook_assets.core.models import StrictModel, reported_error
 from playbook_assets.core.yaml_source import YamlDocument, YamlLimits, load_yaml_file
 
 ColumnType = Literal["string", "integer", "number", "boolean", "date", "timestamp"]
@@ -127,9 +127,7 @@ def load_test_file(
 
 
 def _validation_error(error: ValidationError, document: YamlDocument) -> PlaybookValidationError:
-    # A misspelt key also makes the key it was meant to be "missing": report the typo.
-    errors = sorted(error.errors(), key=lambda item: item["type"] != "extra_forbidden")
-    first = errors[0]
+    first = reported_error(error)
     loc = list(first["loc"])
     matched = document.matched_path(loc)
     where = ".".join(str(part) for part in matched) or None

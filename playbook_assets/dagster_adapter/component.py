@@ -204,12 +204,13 @@ class PlaybookCollectionComponent(dg.Component, dg.Model, dg.Resolvable):
         if key is not None and key in _RUN_WORKER_DEFINITIONS:
             return _RUN_WORKER_DEFINITIONS[key]
         config = self.load_config(folder)
-        requested = requested_playbooks(launched, self.get_translator().key_prefix)
+        translator = self.get_translator()
+        requested = requested_playbooks(launched, translator.key_prefix)
         catalog = self.load_catalog(folder, config, only=requested)
         if requested is not None and not requested <= set(catalog.playbooks):
             catalog = self.load_catalog(folder, config)  # not what the run asked for: all
         defs = catalog_definitions(
-            catalog, config, strict=self.strict, translator=self.get_translator(), launched=launched
+            catalog, config, strict=self.strict, translator=translator, launched=launched
         )
         if key is not None:
             _RUN_WORKER_DEFINITIONS.clear()  # one run a process: keep only the latest

@@ -22,6 +22,7 @@ whole code location is built, as before: the selection only ever saves time.
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import multiprocessing
 import os
@@ -37,7 +38,7 @@ from dagster._core.definitions.definitions_load_context import (
 )
 from dagster._core.instance.ref import InstanceRef
 from dagster._grpc.types import ExecuteExternalJobArgs, ExecuteRunArgs, ExecuteStepArgs
-from dagster._serdes import deserialize_value
+from dagster._serdes import deserialize_value, serialize_value
 
 from playbook_assets.dagster_adapter.run_config import ASSET_JOB
 
@@ -132,10 +133,18 @@ def _find_launched_run() -> LaunchedRun | None:
         except Exception:
             continue
         if isinstance(args, _LAUNCH_ARGS) and args.instance_ref is not None:
-            with dg.DagsterInstance.from_ref(args.instance_ref) as instance:
-                run = instance.get_run_by_id(args.run_id)
-            return LaunchedRun(run, args.instance_ref) if run is not None else None
+            return _stored_run(args.run_id, serialize_value(args.instance_ref))
     return None
+
+
+@functools.lru_cache(maxsize=4)
+def _stored_run(run_id: str, instance_ref: str) -> LaunchedRun | None:
+    """The run from its instance (``instance_ref`` serialized, so that it can key the cache),
+    read once a process: Dagster loads the location twice there."""
+    ref = deserialize_value(instance_ref, InstanceRef)
+    with dg.DagsterInstance.from_ref(ref) as instance:
+        run = instance.get_run_by_id(run_id)
+    return LaunchedRun(run, ref) if run is not None else None
 
 
 def _launch_arguments() -> Iterator[object]:
